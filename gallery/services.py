@@ -1,0 +1,171 @@
+"""Store, describe and delete photos; the logic behind gallery's views."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q, QuerySet
+
+from gallery.images import InvalidImage, inspect_image, make_thumbnails
+from gallery.models import Photo
+from gallery.signals import photo_uploaded
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZES = {"thumbnail": 480, "preview": 1600}
+
+
+class PhotoRejected(Exception):
+    """An upload that was not stored, with a message for its owner."""
+
+
+class DuplicatePhoto(PhotoRejected):
+    def __init__(self, photo: Photo) -> None:
+        super().__init__(f"You already uploaded this photo as {photo.original_name}.")
+        self.photo = photo
+
+
+def store_photo(owner: User, upload: UploadedFile, description: str = "") -> Photo:
+    """Check an uploaded file, store it unchanged and record it."""
+    name = upload.name or "photo"
+    if not upload.size:
+        raise PhotoRejected("The file is empty.")
+    if upload.size > settings.PHOTO_MAX_BYTES:
+        raise PhotoRejected(too_large_message())
+    try:
+        info = inspect_image(upload, name, settings.PHOTO_MAX_PIXELS)
+    except InvalidImage as error:
+        raise PhotoRejected(str(error)) from None
+    digest = sha256_of(upload)
+    existing = Photo.objects.filter(owner=owner, sha256=digest).first()
+    if existing:
+        raise DuplicatePhoto(existing)
+
+    photo = Photo(
+        owner=owner,
+        original_name=name[:255],
+        content_type=info.format.content_type,
+        size_bytes=upload.size,
+        sha256=digest,
+        width=info.width,
+        height=info.height,
+        taken_at=info.taken_at,
+        camera=info.camera,
+        description=description,
+    )
+    photo.original.save(f"original{info.format.extension}", upload, save=False)
+    _record(photo)
+    logger.info("Photo %s stored for user %s", photo.pk, owner.pk)
+    return photo
+
+
+def _record(photo: Photo) -> None:
+    # The file is written before the row, so any failure here removes it.
+    try:
+        with transaction.atomic():
+            photo.save()
+            photo_uploaded.send(sender=Photo, photo=photo)
+    except IntegrityError:
+        photo.original.delete(save=False)
+        existing = Photo.objects.get(owner=photo.owner, sha256=photo.sha256)
+        raise DuplicatePhoto(existing) from None
+    except BaseException:
+        photo.original.delete(save=False)
+        raise
+
+
+def sha256_of(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def too_large_message() -> str:
+    limit_mb = settings.PHOTO_MAX_BYTES / (1024 * 1024)
+    return f"The file is larger than the {limit_mb:g} MB limit."
+
+
+def ensure_thumbnails(photo: Photo) -> Photo:
+    """Make the photo's thumbnail and preview if they are missing."""
+    if photo.thumbnail and photo.preview:
+        return photo
+    with photo.original.open("rb") as original:
+        images = make_thumbnails(original, THUMBNAIL_SIZES)
+    stem = photo.original.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    names = {}
+    for variant, data in images.items():
+        size = THUMBNAIL_SIZES[variant]
+        key = f"thumbnails/{photo.owner_id}/{stem}-{size}.jpg"
+        names[variant] = photo.original.storage.save(key, ContentFile(data))
+    Photo.objects.filter(pk=photo.pk).update(**names)
+    photo.thumbnail.name = names["thumbnail"]
+    photo.preview.name = names["preview"]
+    logger.info("Thumbnails made for photo %s", photo.pk)
+    return photo
+
+
+def update_description(photo: Photo, description: str) -> None:
+    photo.description = description
+    photo.save(update_fields=["description", "updated_at"])
+
+
+def delete_photo(photo: Photo) -> None:
+    """Delete the photo's rows now and its files once that has committed."""
+    names = [f.name for f in (photo.original, photo.thumbnail, photo.preview) if f]
+    storage = photo.original.storage
+    photo_id = photo.pk
+    with transaction.atomic():
+        photo.delete()
+        transaction.on_commit(lambda: _delete_files(storage, names, photo_id))
+    logger.info("Photo %s deleted", photo_id)
+
+
+def _delete_files(storage: object, names: list[str], photo_id: int) -> None:
+    for name in names:
+        try:
+            storage.delete(name)  # type: ignore[attr-defined]
+        except OSError:
+            logger.exception("Could not delete file %s of photo %s", name, photo_id)
+
+
+def search_photos(photos: QuerySet[Photo], text: str, label: str) -> QuerySet[Photo]:
+    """Narrow photos to those whose description or labels match.
+
+    Labels are reached through the ORM only: labeling's photo labels sit
+    behind the reverse relation "labels", and rejected ones never match.
+    """
+    visible = Q(labels__isnull=False) & ~Q(labels__review_state="rejected")
+    if label:
+        matching = Photo.objects.filter(visible, labels__label__name__iexact=label)
+        photos = photos.filter(pk__in=matching.values("pk"))
+    for term in text.split()[:10]:
+        by_label = Photo.objects.filter(visible, labels__label__name__icontains=term)
+        photos = photos.filter(
+            Q(description__icontains=term) | Q(pk__in=by_label.values("pk"))
+        )
+    return photos
+
+
+def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
+    """Fetch each photo's unrejected labels, best first, in one more query."""
+    photo_label = Photo._meta.get_field("labels").related_model
+    labels = (
+        photo_label._default_manager.exclude(review_state="rejected")  # type: ignore[union-attr]
+        .select_related("label")
+        .order_by("-confidence")
+    )
+    return photos.prefetch_related(
+        Prefetch("labels", queryset=labels, to_attr="visible_labels")
+    )

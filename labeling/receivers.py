@@ -1,0 +1,17 @@
+"""Start labelling each photo once its upload has committed."""
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+
+from gallery.models import Photo
+from gallery.signals import photo_uploaded
+from labeling.tasks import process_photo
+
+
+@receiver(photo_uploaded, dispatch_uid="labeling.queue_new_photo")
+def queue_new_photo(sender: type[Photo], photo: Photo, **kwargs: object) -> None:
+    # In AWS mode S3's own event notification starts the work instead.
+    if settings.PHOTO_EVENTS == "commit":
+        photo_id = photo.pk
+        transaction.on_commit(lambda: process_photo.delay(photo_id))

@@ -1,0 +1,104 @@
+"""Label photos and record the results; shared by the worker and callbacks."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from gallery.models import Photo
+from gallery.services import ensure_thumbnails
+from labeling.labelers import DetectedLabel, get_labeler
+from labeling.models import Label, PhotoLabel
+
+logger = logging.getLogger(__name__)
+
+
+def label_photo(photo_id: int, labeler_name: str = "") -> Photo:
+    """Make the photo's thumbnails, label it and store the labels."""
+    photo = Photo.objects.get(pk=photo_id)
+    ensure_thumbnails(photo)
+    labeler = get_labeler(labeler_name)
+    labels = labeler.label_photo(photo)
+    apply_labels(photo, labeler.source, labeler.version, labels)
+    return photo
+
+
+def apply_labels(
+    photo: Photo, source: str, model_version: str, labels: list[DetectedLabel]
+) -> None:
+    """Replace one source's automatic labels on a photo; idempotent.
+
+    Labels a person accepted or rejected are left as they are, so relabelling
+    never undoes a review.
+    """
+    by_name = {detected.name: detected for detected in labels}
+    with transaction.atomic():
+        label_ids = ensure_labels(labels)
+        current = {
+            photo_label.label_id: photo_label
+            for photo_label in PhotoLabel.objects.filter(photo=photo, source=source)
+        }
+        PhotoLabel.objects.filter(
+            photo=photo, source=source, review_state=PhotoLabel.ReviewState.AUTOMATIC
+        ).exclude(label_id__in=label_ids.values()).delete()
+        new, changed = [], []
+        for name, detected in by_name.items():
+            photo_label = current.get(label_ids[name]) or PhotoLabel(
+                photo=photo, label_id=label_ids[name], source=source
+            )
+            photo_label.confidence = detected.confidence
+            photo_label.model_version = model_version
+            photo_label.boxes = [box_as_dict(box) for box in detected.boxes]
+            (changed if photo_label.pk else new).append(photo_label)
+        PhotoLabel.objects.bulk_create(new)
+        PhotoLabel.objects.bulk_update(changed, ["confidence", "model_version", "boxes"])
+        Photo.objects.filter(pk=photo.pk).update(
+            status=Photo.Status.LABELLED, failure_reason="", updated_at=timezone.now()
+        )
+    logger.info("Labels applied to photo %s: %s from %s", photo.pk, len(labels), source)
+
+
+def box_as_dict(box: object) -> dict[str, float | None]:
+    return {
+        key: getattr(box, key) for key in ("left", "top", "width", "height", "confidence")
+    }
+
+
+def ensure_labels(labels: list[DetectedLabel]) -> dict[str, int]:
+    """Return the id of each label named, creating missing ones and parents."""
+    names = {detected.name for detected in labels}
+    names.update(parent for detected in labels for parent in detected.parents)
+    known = dict(Label.objects.filter(name__in=names).values_list("name", "id"))
+    missing = names - known.keys()
+    if missing:
+        categories = {d.name: list(d.categories) for d in labels}
+        Label.objects.bulk_create(
+            [Label(name=name, categories=categories.get(name, [])) for name in missing],
+            ignore_conflicts=True,
+        )
+        known = dict(Label.objects.filter(name__in=names).values_list("name", "id"))
+        links = [
+            Label.parents.through(from_label_id=known[d.name], to_label_id=known[p])
+            for d in labels
+            if d.name in missing
+            for p in d.parents
+        ]
+        Label.parents.through.objects.bulk_create(links, ignore_conflicts=True)
+    return known
+
+
+def mark_failed(photo_id: int, reason: str) -> None:
+    updated = Photo.objects.filter(pk=photo_id).update(
+        status=Photo.Status.FAILED, failure_reason=reason[:500], updated_at=timezone.now()
+    )
+    if updated:
+        logger.warning("Labelling failed for photo %s: %s", photo_id, reason)
+
+
+def review_labels(photo_labels: object, state: str, reviewer: object) -> int:
+    """Accept or reject photo labels on behalf of a member of staff."""
+    return photo_labels.update(  # type: ignore[attr-defined]
+        review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
