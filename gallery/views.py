@@ -38,7 +38,9 @@ def photo_list(request: HttpRequest) -> HttpResponse:
         photos = services.search_photos(
             photos, form.cleaned_data["q"], form.cleaned_data["label"]
         )
-    paginator = Paginator(services.with_visible_labels(photos), settings.PHOTOS_PER_PAGE)
+    paginator = Paginator(
+        services.with_visible_labels(photos), settings.PHOTOS_PER_PAGE
+    )
     page = paginator.get_page(request.GET.get("page"))
     context = {"page": page, "form": form, "searching": any(form.data.values())}
     return render(request, "gallery/photo_list.html", context)
@@ -157,7 +159,9 @@ def upload_photos(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return upload_response(request, form, [], status=400)
 
-    results = [UploadResult(name, error=services.too_large_message()) for name in oversized]
+    results = [
+        UploadResult(name, error=services.too_large_message()) for name in oversized
+    ]
     for upload in uploads:
         results.append(store_one(request, upload, form.cleaned_data["description"]))
     failed = any(result.error for result in results)

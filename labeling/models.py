@@ -37,7 +37,9 @@ class PhotoLabel(models.Model):
         REJECTED = "rejected", "Rejected"
 
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="labels")
-    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="photo_labels")
+    label = models.ForeignKey(
+        Label, on_delete=models.PROTECT, related_name="photo_labels"
+    )
     confidence = models.FloatField(help_text="Percent, 0 to 100.")
     source = models.CharField(max_length=20, choices=Source.choices)
     model_version = models.CharField(max_length=100, blank=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gallery.models import Photo
 from gallery.services import ensure_thumbnails
-from labeling.labelers import DetectedLabel, get_labeler
+from labeling.labelers import DetectedLabel, LabelerError, get_labeler
 from labeling.models import Label, PhotoLabel
 
 logger = logging.getLogger(__name__)
@@ -53,7 +57,9 @@ def apply_labels(
             photo_label.boxes = [box_as_dict(box) for box in detected.boxes]
             (changed if photo_label.pk else new).append(photo_label)
         PhotoLabel.objects.bulk_create(new)
-        PhotoLabel.objects.bulk_update(changed, ["confidence", "model_version", "boxes"])
+        PhotoLabel.objects.bulk_update(
+            changed, ["confidence", "model_version", "boxes"]
+        )
         Photo.objects.filter(pk=photo.pk).update(
             status=Photo.Status.LABELLED, failure_reason="", updated_at=timezone.now()
         )
@@ -62,7 +68,8 @@ def apply_labels(
 
 def box_as_dict(box: object) -> dict[str, float | None]:
     return {
-        key: getattr(box, key) for key in ("left", "top", "width", "height", "confidence")
+        key: getattr(box, key)
+        for key in ("left", "top", "width", "height", "confidence")
     }
 
 
@@ -91,14 +98,57 @@ def ensure_labels(labels: list[DetectedLabel]) -> dict[str, int]:
 
 def mark_failed(photo_id: int, reason: str) -> None:
     updated = Photo.objects.filter(pk=photo_id).update(
-        status=Photo.Status.FAILED, failure_reason=reason[:500], updated_at=timezone.now()
+        status=Photo.Status.FAILED,
+        failure_reason=reason[:500],
+        updated_at=timezone.now(),
     )
     if updated:
         logger.warning("Labelling failed for photo %s: %s", photo_id, reason)
 
 
-def review_labels(photo_labels: object, state: str, reviewer: object) -> int:
+def review_labels(
+    photo_labels: QuerySet[PhotoLabel],
+    state: str,
+    reviewer: AbstractBaseUser | AnonymousUser,
+) -> int:
     """Accept or reject photo labels on behalf of a member of staff."""
-    return photo_labels.update(  # type: ignore[attr-defined]
+    return photo_labels.update(
         review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now()
     )
+
+
+def photos_to_reprocess(
+    *,
+    missing: bool = False,
+    failed: bool = False,
+    everything: bool = False,
+    since: datetime | None = None,
+    owner: str = "",
+) -> QuerySet[Photo]:
+    """Select photos for relabelling; the flags add up, the rest narrow."""
+    photos = Photo.objects.all()
+    if not everything:
+        chosen = Q(pk__in=[])
+        if missing:
+            chosen |= Q(status=Photo.Status.PENDING, labels__isnull=True)
+        if failed:
+            chosen |= Q(status=Photo.Status.FAILED)
+        photos = photos.filter(chosen)
+    if since:
+        photos = photos.filter(uploaded_at__gte=since)
+    if owner:
+        by_id = Q(owner_id=int(owner)) if owner.isdigit() else Q()
+        photos = photos.filter(by_id | Q(owner__username=owner))
+    return photos.order_by("pk").distinct()
+
+
+def relabel(photo_id: int, labeler_name: str = "") -> bool:
+    """Label one photo in this process; return whether it worked."""
+    try:
+        label_photo(photo_id, labeler_name)
+    except Photo.DoesNotExist:
+        return False
+    except (LabelerError, OSError) as error:
+        mark_failed(photo_id, str(error))
+        return False
+    return True

@@ -4,6 +4,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from gallery.models import Photo
+from labeling import labelers
+from labeling.labelers import DetectedLabel
 from tests.factories import make_user
 
 
@@ -36,3 +39,34 @@ def signed_in(client: Client, user: User) -> Client:
 
 def stored_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+class ScriptedLabeler:
+    """A labeler that fails a set number of times, then answers."""
+
+    source = "local"
+    version = "scripted-1"
+
+    def __init__(self, failures: list[Exception], labels: list[DetectedLabel]) -> None:
+        self.failures = failures
+        self.labels = labels
+        self.calls = 0
+
+    def label_photo(self, photo: Photo) -> list[DetectedLabel]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.labels
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch):
+    def install(failures: list[Exception], labels: list[DetectedLabel] | None = None):
+        labeler = ScriptedLabeler(failures, labels or [DetectedLabel("Cat", 91.0)])
+        monkeypatch.setitem(labelers.LABELERS, "scripted", lambda: labeler)
+        monkeypatch.setattr("django.conf.settings.LABELER", "scripted")
+        labelers.get_labeler.cache_clear()
+        return labeler
+
+    yield install
+    labelers.get_labeler.cache_clear()

@@ -54,7 +54,9 @@ def make_photo(owner: User | None = None, **kwargs: object) -> Photo:
     owner = owner or make_user()
     name = str(kwargs.pop("name", "photo.jpg"))
     content = kwargs.pop("content", None)
-    photo = store_photo(owner, upload(name, content), str(kwargs.pop("description", "")))
+    photo = store_photo(
+        owner, upload(name, content), str(kwargs.pop("description", ""))
+    )
     if kwargs:
         Photo.objects.filter(pk=photo.pk).update(**kwargs)
         photo.refresh_from_db()

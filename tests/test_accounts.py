@@ -35,7 +35,8 @@ def test_sign_in_and_sign_out(client: Client, db: None) -> None:
     User.objects.create_user("cy", password="a-long-test-password")
 
     signed_in = client.post(
-        reverse("accounts:login"), {"username": "cy", "password": "a-long-test-password"}
+        reverse("accounts:login"),
+        {"username": "cy", "password": "a-long-test-password"},
     )
     signed_out = client.post(reverse("accounts:logout"))
 
@@ -44,7 +45,9 @@ def test_sign_in_and_sign_out(client: Client, db: None) -> None:
     assert client.get(reverse("gallery:photo_list")).status_code == 302
 
 
-def test_sign_up_can_be_switched_off(client: Client, db: None, settings: object) -> None:
+def test_sign_up_can_be_switched_off(
+    client: Client, db: None, settings: object
+) -> None:
     settings.LOCAL_SIGNUP_ENABLED = False  # type: ignore[attr-defined]
 
     response = client.get(reverse("accounts:sign_up"))

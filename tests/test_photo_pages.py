@@ -47,7 +47,10 @@ def test_too_long_description_is_refused(signed_in: Client, user: User) -> None:
 
 
 def test_delete_removes_rows_and_every_file(
-    signed_in: Client, user: User, media_folder: Path, django_capture_on_commit_callbacks
+    signed_in: Client,
+    user: User,
+    media_folder: Path,
+    django_capture_on_commit_callbacks,
 ) -> None:
     photo = make_photo(user)
     add_label(photo, "Cat")
@@ -78,7 +81,9 @@ def test_thumbnail_is_made_upright_and_small(signed_in: Client, user: User) -> N
     content = image_bytes(size=(1200, 800), exif={274: 6})
     photo = make_photo(user, content=content)
 
-    response = signed_in.get(reverse("gallery:photo_file", args=[photo.pk, "thumbnail"]))
+    response = signed_in.get(
+        reverse("gallery:photo_file", args=[photo.pk, "thumbnail"])
+    )
 
     image = Image.open(__import__("io").BytesIO(b"".join(response.streaming_content)))
     assert image.format == "JPEG"

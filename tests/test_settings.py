@@ -30,7 +30,9 @@ def test_deploy_check_reports_nothing_with_production_settings() -> None:
 
 
 def test_site_refuses_to_start_without_secret_key_when_not_debugging() -> None:
-    result = run_site_code("import django; django.setup()", SECRET_KEY="", DEBUG="false")
+    result = run_site_code(
+        "import django; django.setup()", SECRET_KEY="", DEBUG="false"
+    )
 
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr

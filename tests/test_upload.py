@@ -138,7 +138,9 @@ def decompression_bomb() -> bytes:
         body = kind + data
         return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
 
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x00\x00\x00\x00"
+    ihdr = (
+        width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x00\x00\x00\x00"
+    )
     rows = zlib.compress(b"\x00" * (width + 1) * 100)
     return header + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
@@ -151,7 +153,11 @@ def decompression_bomb() -> bytes:
         ("bomb.png", decompression_bomb(), b"too many pixels"),
         ("empty.jpg", b"", b"empty"),
         ("script.jpg", b"<?php echo 'hi'; ?>", b"not an image"),
-        ("really-a-png.jpg", image_bytes("PNG"), b"name ends in .jpg but the file is a PNG"),
+        (
+            "really-a-png.jpg",
+            image_bytes("PNG"),
+            b"name ends in .jpg but the file is a PNG",
+        ),
         ("anim.gif", image_bytes("GIF"), b"GIF images are not supported"),
     ],
 )
@@ -199,7 +205,10 @@ def test_upload_with_no_file_explains(signed_in: Client) -> None:
 
 def test_bad_file_in_batch_keeps_the_good_ones(signed_in: Client) -> None:
     response = post(
-        signed_in, upload("good.jpg"), upload("bad.jpg", b"nope"), upload("fine.png", image_bytes("PNG"))
+        signed_in,
+        upload("good.jpg"),
+        upload("bad.jpg", b"nope"),
+        upload("fine.png", image_bytes("PNG")),
     )
 
     assert response.status_code == 400
