@@ -32,7 +32,13 @@ def image_bytes(
     taken: datetime | None = None,
 ) -> bytes:
     """Return an encoded image; each call differs unless color is given."""
-    color = color or (next(_numbers) * 37 % 256, 90, 160)
+    exif = dict(exif or {})
+    if color is None:
+        # Lossy encoding can make near colours identical, so the text tag is
+        # what keeps every file's hash apart.
+        number = next(_numbers)
+        color = (number * 37 % 256, 90, 160)
+        exif[0x010E] = f"test image {number}"
     image = Image.new("RGB", size, color)
     exif_data = Image.Exif()
     for tag, value in (exif or {}).items():
@@ -40,7 +46,8 @@ def image_bytes(
     if taken:
         exif_data.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
     buffer = io.BytesIO()
-    options = {"exif": exif_data.tobytes()} if (exif or taken) else {}
+    with_exif = (exif or taken) and format in {"JPEG", "PNG", "WEBP"}
+    options = {"exif": exif_data.tobytes()} if with_exif else {}
     image.save(buffer, format, **options)
     return buffer.getvalue()
 
