@@ -1,0 +1,1 @@
+"""Label photos in AWS Lambda; deployed on its own, apart from the site."""
