@@ -110,6 +110,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file rather than memory, so a worker process started by a test sees
+    # the same test database; one per test run, so runs can overlap.
+    test_database = DATA_DIR / f"test_photosite_{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(test_database)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
@@ -134,6 +139,46 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "gallery:photo_list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 LOCAL_SIGNUP_ENABLED = env_bool("LOCAL_SIGNUP_ENABLED", default=True)
+
+# Sign-in with Amazon Cognito (mozilla-django-oidc), on once a user pool and
+# an app client are set; OIDC_ISSUER points the same flow at another OpenID
+# Connect provider, as the tests do. Endpoints come from the issuer's
+# discovery document on first use (accounts/oidc.py), so the site starts
+# while the provider is out of reach. See docs/cognito.md.
+COGNITO_USER_POOL_ID = os.environ.get("COGNITO_USER_POOL_ID", "")
+# A pool id begins with its region ("eu-west-1_AbC123").
+COGNITO_REGION = os.environ.get("COGNITO_REGION") or COGNITO_USER_POOL_ID.split("_")[0]
+# The hosted pages' domain, for /logout; discovery names it when unset.
+COGNITO_DOMAIN = (
+    os.environ.get("COGNITO_DOMAIN", "").removeprefix("https://").strip("/")
+)
+COGNITO_SIGN_OUT_URL = os.environ.get("COGNITO_SIGN_OUT_URL", "")
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+if COGNITO_USER_POOL_ID and not OIDC_ISSUER:
+    OIDC_ISSUER = (
+        f"https://cognito-idp.{COGNITO_REGION}.amazonaws.com/{COGNITO_USER_POOL_ID}"
+    )
+OIDC_RP_CLIENT_ID = os.environ.get("COGNITO_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("COGNITO_CLIENT_SECRET", "")
+OIDC_ENABLED = bool(OIDC_ISSUER and OIDC_RP_CLIENT_ID)
+OIDC_RP_SCOPES = os.environ.get("COGNITO_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 900)
+OIDC_AUTHENTICATE_CLASS = "accounts.views.StartSignInView"
+OIDC_CALLBACK_CLASS = "accounts.views.SignInCallbackView"
+LOGIN_REDIRECT_URL_FAILURE = LOGIN_URL
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured("Set COGNITO_CLIENT_SECRET with COGNITO_CLIENT_ID.")
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "accounts.backends.CognitoBackend",
+    ]
+    MIDDLEWARE.append("accounts.oidc.SessionRefresh")
+    OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -196,7 +241,7 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 # sqs:// URL (issue: AWS mode) or any kombu URL in CELERY_BROKER_URL instead.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    BROKER_DIR = DATA_DIR / "broker"
+    BROKER_DIR = Path(os.environ.get("BROKER_DIR") or DATA_DIR / "broker")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -219,6 +264,10 @@ LABEL_MAX_LABELS = env_int("LABEL_MAX_LABELS", 15)
 # commits; "s3" leaves it to the bucket's event notification (AWS mode).
 PHOTO_EVENTS = os.environ.get("PHOTO_EVENTS", "s3" if PHOTOS_BUCKET else "commit")
 LABEL_TASK_MAX_RETRIES = env_int("LABEL_TASK_MAX_RETRIES", 4)
+# The secret the labelling Lambda signs its callbacks with (docs/lambda.md).
+# No default: without it the callback endpoint answers 503.
+LABEL_CALLBACK_SECRET = os.environ.get("LABEL_CALLBACK_SECRET", "")
+LABEL_CALLBACK_MAX_AGE_SECONDS = 300
 
 # Production hardening, active whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

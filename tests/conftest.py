@@ -9,6 +9,8 @@ from labeling import labelers
 from labeling.labelers import DetectedLabel
 from tests.factories import make_user
 
+pytest_plugins = ["tests.worker"]
+
 
 @pytest.fixture(autouse=True)
 def media_folder(settings: object, tmp_path: Path) -> Path:

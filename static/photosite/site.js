@@ -74,6 +74,10 @@
           link.textContent = " open";
           state.append(link);
         }
+        if (result && result.stored) {
+          item.dataset.photoId = result.photo_id;
+          item.dataset.status = "pending";
+        }
       } catch (failure) {
         state.className = "state error";
         state.textContent = "upload failed: " + failure;
@@ -92,6 +96,7 @@
       await Promise.all(workers);
       chosen = [];
       input.value = "";
+      pollStatus(queue, renderQueueItem);
     }
 
     form.addEventListener("submit", function (event) {
@@ -99,6 +104,23 @@
       event.preventDefault();
       uploadAll();
     });
+  }
+
+  function renderQueueItem(item, summary) {
+    item.dataset.status = summary.status;
+    const labels = document.createElement("span");
+    labels.className = "labels";
+    if (summary.status === "failed") {
+      labels.textContent = "labelling failed: " + summary.failure_reason;
+    } else {
+      labels.append(...summary.labels.slice(0, 5).map(function (label) {
+        const chip = document.createElement("span");
+        chip.className = "chip";
+        chip.textContent = label.name + " " + Math.round(label.confidence) + "%";
+        return chip;
+      }));
+    }
+    item.append(labels);
   }
 
   function drawBoxes(summary) {
@@ -168,7 +190,7 @@
   }
 
   function pollStatus(root, render) {
-    const url = root.dataset.statusUrl;
+    const url = root.dataset.statusUrl || document.querySelector("[data-status-url]").dataset.statusUrl;
     let rounds = 0;
     async function tick() {
       const pending = Array.from(root.querySelectorAll("[data-status=pending]"))
