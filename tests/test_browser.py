@@ -24,8 +24,9 @@ DROP_FILE = """async ([data, name]) => {
     const transfer = new DataTransfer();
     transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
     const zone = document.getElementById("dropzone");
+    const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
     for (const type of ["dragenter", "dragover", "drop"]) {
-        zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent(type, options));
     }
 }"""
 
