@@ -33,10 +33,11 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "data_folder_in": str(broker / "queue"),
         "data_folder_out": str(broker / "queue"),
         "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (broker / folder).mkdir()
     celery_app.conf.update(broker_url="filesystem://", broker_transport_options=options)
     yield broker
