@@ -242,6 +242,9 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR = Path(os.environ.get("BROKER_DIR") or DATA_DIR / "broker")
+    # kombu's file transport expects its folders to exist already.
+    for broker_folder in ("queue", "processed", "control"):
+        (BROKER_DIR / broker_folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -256,6 +259,46 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# AWS mode: S3 announces each new photo to an SNS topic, which feeds an SQS
+# queue that the worker consumes; Celery's own tasks travel over SQS too.
+# `manage.py setup_aws` creates all of these under the names below.
+AWS_ACCOUNT_ID = os.environ.get("AWS_ACCOUNT_ID", "")
+PHOTO_EVENTS_TOPIC = os.environ.get("PHOTO_EVENTS_TOPIC", "photosite-photo-events")
+PHOTO_EVENTS_QUEUE = os.environ.get("PHOTO_EVENTS_QUEUE", "photosite-photo-events")
+PHOTO_EVENTS_DLQ = os.environ.get("PHOTO_EVENTS_DLQ", "photosite-photo-events-dlq")
+PHOTO_TASKS_QUEUE = os.environ.get("PHOTO_TASKS_QUEUE", "photosite-tasks")
+PHOTO_TASKS_DLQ = os.environ.get("PHOTO_TASKS_DLQ", "photosite-tasks-dlq")
+# A message received this many times without being deleted moves to the DLQ.
+SQS_MAX_RECEIVES = env_int("SQS_MAX_RECEIVES", 5)
+# A notification that cannot be handled is received again after this long.
+PHOTO_EVENTS_VISIBILITY_SECONDS = env_int("PHOTO_EVENTS_VISIBILITY_SECONDS", 60)
+# Longer than any task runs or waits for its countdown, or SQS hands the same
+# task to a second worker.
+PHOTO_TASKS_VISIBILITY_SECONDS = env_int("PHOTO_TASKS_VISIBILITY_SECONDS", 300)
+# How long a notification keeps waiting for its photo's row to be committed.
+PHOTO_EVENT_WAIT_SECONDS = env_int("PHOTO_EVENT_WAIT_SECONDS", 900)
+# Sites allowed to post uploads straight to the bucket (its CORS rule).
+PHOTOS_CORS_ORIGINS = env_list("PHOTOS_CORS_ORIGINS") or CSRF_TRUSTED_ORIGINS
+if CELERY_BROKER_URL.startswith("sqs://"):
+    if not (AWS_REGION and AWS_ACCOUNT_ID):
+        raise ImproperlyConfigured("Set AWS_REGION and AWS_ACCOUNT_ID with sqs://.")
+    # Predefined queues need no sqs:ListQueues or sqs:CreateQueue rights.
+    sqs_url = AWS_ENDPOINT_URL.rstrip("/") or f"https://sqs.{AWS_REGION}.amazonaws.com"
+    CELERY_TASK_DEFAULT_QUEUE = PHOTO_TASKS_QUEUE
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "region": AWS_REGION,
+        "is_secure": not AWS_ENDPOINT_URL.startswith("http://"),
+        "visibility_timeout": PHOTO_TASKS_VISIBILITY_SECONDS,
+        "wait_time_seconds": env_int("SQS_WAIT_TIME_SECONDS", 20),
+        "predefined_queues": {
+            name: {"url": f"{sqs_url}/{AWS_ACCOUNT_ID}/{name}"}
+            for name in (PHOTO_TASKS_QUEUE, PHOTO_EVENTS_QUEUE)
+        },
+    }
+else:
+    # Without SQS there is no queue of S3 notifications to consume.
+    PHOTO_EVENTS_QUEUE = ""
 
 # Labelling: which backend looks at photos, and what it reports.
 LABELER = os.environ.get("LABELER", "rekognition" if PHOTOS_BUCKET else "local")
