@@ -117,16 +117,16 @@ def _camera(exif: Image.Exif) -> str:
     return " ".join(part for part in (make, model) if part)[:200]
 
 
-def make_thumbnails(file: IO[bytes], sizes: dict[str, int]) -> dict[str, bytes]:
-    """Return a JPEG of each named size, the photo turned upright."""
-    largest = max(sizes.values())
+def make_thumbnail(file: IO[bytes], size: int) -> bytes:
+    """Return the photo turned upright, within size x size, as a JPEG."""
     with Image.open(file) as image:
-        image.draft("RGB", (largest, largest))
+        # Ask the JPEG decoder for the smallest scale that still covers the
+        # thumbnail: a 12 MP photo then decodes at 1/8 of its size.
+        width, height = image.size
+        scale = size / max(width, height)
+        image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         upright = ImageOps.exif_transpose(image).convert("RGB")
-    results = {}
-    for name, size in sorted(sizes.items(), key=lambda item: -item[1]):
-        upright.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
-        buffer = io.BytesIO()
-        upright.save(buffer, "JPEG", quality=85, optimize=True, progressive=True)
-        results[name] = buffer.getvalue()
-    return results
+    upright.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    upright.save(buffer, "JPEG", quality=85, optimize=True, progressive=True)
+    return buffer.getvalue()

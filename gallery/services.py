@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 
-from gallery.images import InvalidImage, inspect_image, make_thumbnails
+from gallery.images import InvalidImage, inspect_image, make_thumbnail
 from gallery.models import Photo
 from gallery.signals import photo_uploaded
 
@@ -97,22 +98,23 @@ def too_large_message() -> str:
     return f"The file is larger than the {limit_mb:g} MB limit."
 
 
-def ensure_thumbnails(photo: Photo) -> Photo:
-    """Make the photo's thumbnail and preview if they are missing."""
-    if photo.thumbnail and photo.preview:
+def ensure_thumbnail(photo: Photo, variant: str = "thumbnail") -> Photo:
+    """Make the photo's thumbnail or preview if it is missing.
+
+    The worker makes the small thumbnail the gallery needs; the larger
+    preview is made the first time someone opens the photo's page.
+    """
+    field = getattr(photo, variant)
+    if field:
         return photo
+    size = THUMBNAIL_SIZES[variant]
     with photo.original.open("rb") as original:
-        images = make_thumbnails(original, THUMBNAIL_SIZES)
-    stem = photo.original.name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    names = {}
-    for variant, data in images.items():
-        size = THUMBNAIL_SIZES[variant]
-        key = f"thumbnails/{photo.owner_id}/{stem}-{size}.jpg"
-        names[variant] = photo.original.storage.save(key, ContentFile(data))
-    Photo.objects.filter(pk=photo.pk).update(**names)
-    photo.thumbnail.name = names["thumbnail"]
-    photo.preview.name = names["preview"]
-    logger.info("Thumbnails made for photo %s", photo.pk)
+        data = make_thumbnail(original, size)
+    stem = PurePosixPath(photo.original.name).stem
+    key = f"thumbnails/{photo.owner_id}/{stem}-{size}.jpg"
+    field.name = photo.original.storage.save(key, ContentFile(data))
+    Photo.objects.filter(pk=photo.pk).update(**{variant: field.name})
+    logger.info("Made the %s of photo %s", variant, photo.pk)
     return photo
 
 

@@ -117,7 +117,7 @@ def photo_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
     owners = {} if request.user.is_staff else {"owner": request.user}
     photo = get_object_or_404(Photo, pk=pk, **owners)
     if variant != "original":
-        services.ensure_thumbnails(photo)
+        services.ensure_thumbnail(photo, variant)
     field = getattr(photo, variant)
     if not isinstance(field.storage, FileSystemStorage):
         return redirect(field.storage.url(field.name))

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gallery.models import Photo
-from gallery.services import ensure_thumbnails
+from gallery.services import ensure_thumbnail
 from labeling.labelers import DetectedLabel, LabelerError, get_labeler
 from labeling.models import Label, PhotoLabel
 
@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 def label_photo(photo_id: int, labeler_name: str = "") -> Photo:
-    """Make the photo's thumbnails, label it and store the labels."""
+    """Make the photo's thumbnail, label it and store the labels."""
     photo = Photo.objects.get(pk=photo_id)
-    ensure_thumbnails(photo)
+    ensure_thumbnail(photo)
     labeler = get_labeler(labeler_name)
     labels = labeler.label_photo(photo)
     apply_labels(photo, labeler.source, labeler.version, labels)

@@ -29,7 +29,7 @@ def test_upload_is_labelled_once_it_commits(
     photo = Photo.objects.get()
     assert photo.status == Photo.Status.LABELLED
     assert {"Cat", "Mammal", "Animal"} <= label_names(photo)
-    assert photo.thumbnail and photo.preview
+    assert photo.thumbnail
     cat = photo.labels.get(label__name="Cat")
     assert cat.source == "local"
     assert cat.model_version.startswith("efficientnet-lite0")

@@ -54,7 +54,8 @@ def test_delete_removes_rows_and_every_file(
 ) -> None:
     photo = make_photo(user)
     add_label(photo, "Cat")
-    signed_in.get(reverse("gallery:photo_file", args=[photo.pk, "thumbnail"]))
+    for variant in ("thumbnail", "preview"):
+        signed_in.get(reverse("gallery:photo_file", args=[photo.pk, variant]))
     assert len(stored_files(media_folder)) == 3
 
     with django_capture_on_commit_callbacks(execute=True):
