@@ -3,4 +3,7 @@ from django.http import HttpRequest
 
 
 def sign_in_options(request: HttpRequest) -> dict[str, bool]:
-    return {"local_signup_enabled": settings.LOCAL_SIGNUP_ENABLED}
+    return {
+        "local_signup_enabled": settings.LOCAL_SIGNUP_ENABLED,
+        "oidc_enabled": settings.OIDC_ENABLED,
+    }

@@ -8,6 +8,16 @@ class User(AbstractUser):
     """A person with photos; signs in locally or through Cognito."""
 
     email = models.EmailField("email address", blank=True)
+    # The provider's lasting id for this person (the token's "sub"); empty
+    # for local accounts. Cognito sign-in matches on it, never on the email.
+    oidc_subject = models.CharField(
+        "Cognito subject",
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -1,5 +1,6 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from mozilla_django_oidc.views import OIDCLogoutView
 
 from accounts import views
 
@@ -11,5 +12,8 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    # Ends the Django session, then sends people who signed in through
+    # Cognito to its logout page (OIDC_OP_LOGOUT_URL_METHOD) and everyone
+    # else to LOGOUT_REDIRECT_URL.
+    path("sign-out/", OIDCLogoutView.as_view(), name="logout"),
 ]

@@ -8,6 +8,7 @@ from photosite import views
 urlpatterns = [
     path("", include("gallery.urls")),
     path("accounts/", include("accounts.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("labels/", include("labeling.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.health, name="health"),
