@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from gallery.admin import PhotoAdmin
 from gallery.models import Photo
-from labeling.models import Label, PhotoLabel
+from labeling.models import Label, PendingCallback, PhotoLabel
 from labeling.services import review_labels
 
 
@@ -135,3 +135,20 @@ class LabelAdmin(admin.ModelAdmin[Label]):
     @admin.display(description="Photos", ordering="photo_total")
     def photo_count(self, label: Label) -> int:
         return label.photo_total  # type: ignore[attr-defined,no-any-return]
+
+
+@admin.register(PendingCallback)
+class PendingCallbackAdmin(admin.ModelAdmin[PendingCallback]):
+    """Show labels waiting for their photo; only the callbacks change them."""
+
+    list_display = ["key", "model_version", "received_at"]
+    search_fields = ["key"]
+    readonly_fields = ["bucket", "key", "model_version", "labels", "received_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: PendingCallback | None = None
+    ) -> bool:
+        return False

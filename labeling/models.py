@@ -72,3 +72,34 @@ class PhotoLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} {self.confidence:.0f}% on photo {self.photo_id}"
+
+
+class PendingCallback(models.Model):
+    """Labels the Lambda sent for an S3 key that has no photo row yet."""
+
+    bucket = models.CharField(max_length=63)
+    key = models.CharField(max_length=255, unique=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    labels = models.JSONField(
+        default=list, help_text="The labels as the callback sent them."
+    )
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], name="pendingcallback_received")
+        ]
+
+    def __str__(self) -> str:
+        return f"{len(self.labels)} label(s) for {self.key}"
+
+
+class CallbackReceipt(models.Model):
+    """A callback already acted on, kept while a replay of it could pass."""
+
+    signature = models.CharField(max_length=64, unique=True)
+    signed_at = models.DateTimeField(db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"callback signed at {self.signed_at:%Y-%m-%d %H:%M:%S}"

@@ -1,4 +1,8 @@
 from django.urls import path
 
+from labeling import views
+
 app_name = "labeling"
-urlpatterns: list = []
+urlpatterns = [
+    path("callback/", views.receive_labels, name="receive_labels"),
+]
