@@ -15,9 +15,10 @@ $(VENV)/.site: $(BIN)/activate requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.site requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.site requirements-dev.txt tests/oidc_provider/package-lock.json
 	./scripts/install-system-packages --tests
 	$(BIN)/pip install -q -r requirements-dev.txt
+	npm ci --silent --prefix tests/oidc_provider
 	touch $@
 
 # Web server and Celery worker together, embedded mode; Ctrl-C stops both.
