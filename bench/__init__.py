@@ -1,0 +1,1 @@
+"""Benchmarks for photosite; run them all with `python -m bench`."""
