@@ -128,5 +128,5 @@ def make_thumbnail(file: IO[bytes], size: int) -> bytes:
         upright = ImageOps.exif_transpose(image).convert("RGB")
     upright.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
     buffer = io.BytesIO()
-    upright.save(buffer, "JPEG", quality=85, optimize=True, progressive=True)
+    upright.save(buffer, "JPEG", quality=85, progressive=True)
     return buffer.getvalue()

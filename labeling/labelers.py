@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from gallery.models import Photo
+from gallery.services import ensure_thumbnail
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ class LocalLabeler:
 
     def label_photo(self, photo: Photo) -> list[DetectedLabel]:
         model = local_model()
+        # The gallery thumbnail is as large as either model needs, and
+        # decoding it costs a fraction of decoding the original again.
+        source = photo.thumbnail or photo.original
         try:
-            with photo.original.open("rb") as original:
+            with source.open("rb") as original:
                 image = model.open_for_labelling(original)
         except FileNotFoundError:
             raise LabelerError("The photo's file is missing from storage.") from None
@@ -80,8 +88,115 @@ def local_model() -> ModuleType:
     return local_model
 
 
+logger = logging.getLogger(__name__)
+
+# Rekognition reads JPEG and PNG of up to 15 MB from S3; other photos are
+# labelled from their JPEG preview, whose boxes fall in the same places.
+REKOGNITION_FORMATS = frozenset({"image/jpeg", "image/png"})
+REKOGNITION_MAX_BYTES = 15 * 1024 * 1024
+REKOGNITION_TRANSIENT_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "InternalServerError",
+    }
+)
+REKOGNITION_REASONS = {
+    "InvalidImageFormatException": "Rekognition cannot read this image's format.",
+    "ImageTooLargeException": "The photo is too large for Rekognition.",
+    "InvalidS3ObjectException": "Rekognition could not read the photo from S3.",
+    "AccessDeniedException": "The site is not allowed to call Rekognition.",
+}
+
+
+class RekognitionLabeler:
+    """Label photos in the S3 bucket with Amazon Rekognition's DetectLabels."""
+
+    source = "rekognition"
+
+    def __init__(self) -> None:
+        # Created once per process; botocore retries throttling with
+        # exponential backoff and, in adaptive mode, slows its own calls.
+        self.client = boto3.client(
+            "rekognition",
+            region_name=settings.AWS_REGION or None,
+            endpoint_url=settings.AWS_ENDPOINT_URL or None,
+            config=Config(
+                retries={"mode": "adaptive", "max_attempts": 5},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+        # Every call in a process meets the same model, so the last one seen
+        # is the version of the labels being stored.
+        self.model_version = ""
+
+    @property
+    def version(self) -> str:
+        return self.model_version
+
+    def label_photo(self, photo: Photo) -> list[DetectedLabel]:
+        if not settings.PHOTOS_BUCKET:
+            raise LabelerError("Rekognition labels photos in S3; none is set up.")
+        # Rekognition fetches the object itself: the photo is never downloaded.
+        image = {"Bucket": settings.PHOTOS_BUCKET, "Name": rekognition_key(photo)}
+        try:
+            response = self.client.detect_labels(
+                Image={"S3Object": image},
+                MinConfidence=settings.LABEL_MIN_CONFIDENCE,
+                MaxLabels=settings.LABEL_MAX_LABELS,
+            )
+        except ClientError as error:
+            raise rekognition_error(photo, error) from error
+        except BotoCoreError as error:
+            raise LabelerUnavailable(f"Rekognition is out of reach: {error}") from None
+        self.model_version = response.get("LabelModelVersion", "")
+        return [detected_label(label) for label in response.get("Labels", [])]
+
+
+def rekognition_key(photo: Photo) -> str:
+    """Return the key of the photo's file that Rekognition can read."""
+    readable = photo.content_type in REKOGNITION_FORMATS
+    if readable and photo.size_bytes <= REKOGNITION_MAX_BYTES:
+        return photo.original.name or ""
+    return ensure_thumbnail(photo, "preview").preview.name or ""
+
+
+def rekognition_error(photo: Photo, error: ClientError) -> LabelerError:
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    message = error.response.get("Error", {}).get("Message", "")
+    if code in REKOGNITION_TRANSIENT_ERRORS:
+        return LabelerUnavailable(f"Rekognition is busy ({code}).")
+    logger.warning("Rekognition refused photo %s: %s %s", photo.pk, code, message)
+    reason = REKOGNITION_REASONS.get(code)
+    return LabelerError(reason or f"Rekognition could not label the photo ({code}).")
+
+
+def detected_label(label: dict[str, Any]) -> DetectedLabel:
+    """Turn one label of a DetectLabels answer into a DetectedLabel."""
+    boxes = tuple(
+        Box(
+            left=instance["BoundingBox"]["Left"],
+            top=instance["BoundingBox"]["Top"],
+            width=instance["BoundingBox"]["Width"],
+            height=instance["BoundingBox"]["Height"],
+            confidence=instance.get("Confidence"),
+        )
+        for instance in label.get("Instances", [])
+        if "BoundingBox" in instance
+    )
+    return DetectedLabel(
+        name=label["Name"],
+        confidence=label["Confidence"],
+        parents=tuple(parent["Name"] for parent in label.get("Parents", [])),
+        categories=tuple(item["Name"] for item in label.get("Categories", [])),
+        boxes=boxes,
+    )
+
+
 LABELERS: dict[str, Callable[[], Labeler]] = {
     "local": LocalLabeler,
+    "rekognition": RekognitionLabeler,
 }
 
 

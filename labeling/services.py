@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -37,8 +37,23 @@ def apply_labels(
     Labels a person accepted or rejected are left as they are, so relabelling
     never undoes a review.
     """
+    # Two workers can label one photo at once (a redelivered message, a
+    # reprocess beside the upload's own task). The row lock queues them on
+    # MySQL; where locks are not row-level, the loser's insert collides with
+    # the winner's rows and one more pass updates them instead.
+    try:
+        _replace_labels(photo, source, model_version, labels)
+    except IntegrityError:
+        _replace_labels(photo, source, model_version, labels)
+    logger.info("Labels applied to photo %s: %s from %s", photo.pk, len(labels), source)
+
+
+def _replace_labels(
+    photo: Photo, source: str, model_version: str, labels: list[DetectedLabel]
+) -> None:
     by_name = {detected.name: detected for detected in labels}
     with transaction.atomic():
+        Photo.objects.select_for_update().filter(pk=photo.pk).exists()
         label_ids = ensure_labels(labels)
         current = {
             photo_label.label_id: photo_label
@@ -63,7 +78,6 @@ def apply_labels(
         Photo.objects.filter(pk=photo.pk).update(
             status=Photo.Status.LABELLED, failure_reason="", updated_at=timezone.now()
         )
-    logger.info("Labels applied to photo %s: %s from %s", photo.pk, len(labels), source)
 
 
 def box_as_dict(box: object) -> dict[str, float | None]:

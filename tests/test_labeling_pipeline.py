@@ -151,3 +151,14 @@ def test_rejected_labels_are_hidden_on_the_photo_page(client: Client, db: None) 
     response = client.get(reverse("gallery:photo_detail", args=[photo.pk]))
 
     assert b"Spaceship" not in response.content
+
+
+def test_unexpected_error_marks_photo_failed(db: None, scripted) -> None:
+    photo = make_photo()
+    scripted([ZeroDivisionError("bug")])
+
+    process_photo.delay(photo.pk)
+
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert photo.failure_reason == "Labelling failed unexpectedly."

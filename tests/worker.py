@@ -40,6 +40,10 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     for folder in ("queue", "processed", "control"):
         (broker / folder).mkdir()
     celery_app.conf.update(broker_url="filesystem://", broker_transport_options=options)
+    # Connections made before this point (an eager retry makes one) still
+    # write to the default folder; drop them so new ones read the options.
+    celery_app.close()
+    celery_app.amqp._producer_pool = None
     yield broker
 
 

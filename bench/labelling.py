@@ -1,0 +1,195 @@
+"""Measure labelling 12-megapixel JPEGs, from storage to database rows.
+
+Run with `python -m bench.labelling`. It reports:
+- photos per second through a real Celery worker (two processes, the same
+  as `make run` starts), upload to labels in the database;
+- the same photos on bare onnxruntime (decode, preprocess, both models) with
+  two processes, nothing else, for comparison;
+- the time each stage of the worker's code path takes, on one core;
+- the peak memory of each worker process.
+"""
+
+import io
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.common import (
+    ROOT,
+    isolated_site,
+    peak_rss_mb,
+    report,
+    twelve_megapixel_jpegs,
+)
+
+PHOTOS = int(os.environ.get("BENCH_PHOTOS", "96"))
+PROCESSES = 2
+
+
+def store_photos(contents: list[bytes]) -> list[int]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from gallery.services import store_photo
+    from tests.factories import make_user
+
+    owner = make_user(username="labelling-bench")
+    return [
+        store_photo(owner, SimpleUploadedFile(f"bench-{number}.jpg", content)).pk
+        for number, content in enumerate(contents)
+    ]
+
+
+def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
+    """Time each step that process_photo takes, in this one process."""
+    from django.conf import settings
+
+    from gallery.images import make_thumbnail
+    from gallery.models import Photo
+    from labeling.local_model import get_local_model, open_for_labelling
+    from labeling.services import apply_labels
+
+    model = get_local_model()
+    stages: dict[str, list[float]] = {
+        "read": [], "thumbnail": [], "decode": [], "inference": [], "database": []
+    }  # fmt: skip
+    for photo in Photo.objects.filter(pk__in=photo_ids):
+        started = time.perf_counter()
+        with photo.original.open("rb") as original:
+            data = io.BytesIO(original.read())
+        read = time.perf_counter()
+        make_thumbnail(data, 480)
+        thumbnail = time.perf_counter()
+        image = open_for_labelling(io.BytesIO(data.getvalue()))
+        decoded = time.perf_counter()
+        labels = model.label_image(
+            image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
+        )
+        inferred = time.perf_counter()
+        apply_labels(photo, "local", model.version, labels)
+        stored = time.perf_counter()
+        for name, seconds in zip(
+            stages,
+            (read - started, thumbnail - read, decoded - thumbnail,
+             inferred - decoded, stored - inferred),
+        ):  # fmt: skip
+            stages[name].append(seconds)
+    return {
+        f"{name}_ms": round(statistics.mean(v) * 1000, 2) for name, v in stages.items()
+    }
+
+
+def reset(photo_ids: list[int]) -> None:
+    from gallery.models import Photo
+    from labeling.models import PhotoLabel
+
+    PhotoLabel.objects.filter(photo_id__in=photo_ids).delete()
+    Photo.objects.filter(pk__in=photo_ids).update(status="pending", thumbnail="")
+
+
+def through_worker(photo_ids: list[int]) -> dict[str, object]:
+    """Queue every photo and time a real worker until all are labelled."""
+    from gallery.models import Photo
+    from labeling.tasks import process_photo
+
+    command = [
+        sys.executable, "-m", "celery", "-A", "photosite", "worker",
+        f"--concurrency={PROCESSES}", "--loglevel=WARNING",
+        "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    worker = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())
+    try:
+        warm_up, measured = photo_ids[: PROCESSES * 2], photo_ids[PROCESSES * 2 :]
+        for photo_id in warm_up:
+            process_photo.delay(photo_id)
+        wait_until_labelled(warm_up)
+        started = time.perf_counter()
+        for photo_id in measured:
+            process_photo.delay(photo_id)
+        wait_until_labelled(measured)
+        elapsed = time.perf_counter() - started
+        children = subprocess.run(
+            ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
+        ).stdout.split()
+        failed = Photo.objects.filter(pk__in=photo_ids, status="failed").count()
+        return {
+            "photos": len(measured),
+            "failed": failed,
+            "photos_per_second": round(len(measured) / elapsed, 1),
+            "peak_rss_mb_per_worker_process": [
+                round(peak_rss_mb(int(pid)), 1) for pid in children
+            ],
+        }
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def wait_until_labelled(photo_ids: list[int], timeout: float = 600) -> None:
+    from gallery.models import Photo
+
+    deadline = time.monotonic() + timeout
+    while Photo.objects.filter(pk__in=photo_ids, status="pending").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("The worker did not finish in time")
+        time.sleep(0.05)
+
+
+def bare_runtime_worker(contents: list[bytes]) -> int:
+    from labeling.local_model import (
+        classifier_input,
+        face_detector_input,
+        get_local_model,
+        open_for_labelling,
+    )
+
+    model = get_local_model()
+    for content in contents:
+        image = open_for_labelling(io.BytesIO(content))
+        model._classifier.run(None, {"image": classifier_input(image)[None]})
+        model._face_detector.run(None, {"input.1": face_detector_input(image)})
+    return len(contents)
+
+
+def bare_runtime(contents: list[bytes]) -> dict[str, float]:
+    """Decode and run both models, nothing else, in two processes."""
+    halves = [contents[i::PROCESSES] for i in range(PROCESSES)]
+    with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
+        pool.map(bare_runtime_worker, [half[:2] for half in halves])
+        started = time.perf_counter()
+        done = sum(pool.map(bare_runtime_worker, halves))
+        elapsed = time.perf_counter() - started
+    return {"photos": done, "photos_per_second": round(done / elapsed, 1)}
+
+
+def main() -> None:
+    # Photos are stored without queueing their own tasks; the benchmark
+    # queues them when the worker is ready.
+    os.environ["PHOTO_EVENTS"] = "none"
+    isolated_site("labelling")
+    contents = twelve_megapixel_jpegs(PHOTOS)
+    photo_ids = store_photos(contents)
+    stages = stage_breakdown(photo_ids[:32])
+    reset(photo_ids)
+    worker = through_worker(photo_ids)
+    bare = bare_runtime(contents[PROCESSES * 2 :])
+    report(
+        "labelling",
+        {
+            "photo_megapixels": 12,
+            "mean_photo_mb": round(sum(map(len, contents)) / len(contents) / 1e6, 2),
+            "worker_end_to_end": worker,
+            "bare_onnxruntime": bare,
+            "bare_to_worker_cost_ratio": round(
+                bare["photos_per_second"] / worker["photos_per_second"],
+                2,  # type: ignore[operator]
+            ),
+            "stages_one_core": stages,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
