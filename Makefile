@@ -30,8 +30,8 @@ run: $(VENV)/.site
 lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy .
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true $(BIN)/mypy .
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/cfn-lint lambda_src/template.yaml
 
 test-sqlite: $(VENV)/.dev

@@ -74,6 +74,7 @@ def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
             stages,
             (read - started, thumbnail - read, decoded - thumbnail,
              inferred - decoded, stored - inferred),
+            strict=True,
         ):  # fmt: skip
             stages[name].append(seconds)
     return {

@@ -148,7 +148,9 @@ def seed_gallery(owner: object, count: int) -> None:
     from labeling.models import PhotoLabel
     from labeling.services import ensure_labels
 
-    label_ids = ensure_labels([DetectedLabel(name, 90.0) for name in ("Cat", "Dog", "Car")])
+    label_ids = ensure_labels(
+        [DetectedLabel(name, 90.0) for name in ("Cat", "Dog", "Car")]
+    )
     have = Photo.objects.filter(owner=owner).count()
     photos = [
         Photo(
@@ -167,7 +169,9 @@ def seed_gallery(owner: object, count: int) -> None:
     ]
     created = Photo.objects.bulk_create(photos, batch_size=500)
     labels = [
-        PhotoLabel(photo=photo, label_id=label_ids[name], confidence=90.0, source="local")
+        PhotoLabel(
+            photo=photo, label_id=label_ids[name], confidence=90.0, source="local"
+        )
         for photo in created
         for name in (("Cat", "Dog") if photo.pk % 2 else ("Car",))
     ]

@@ -35,7 +35,9 @@ class DuplicatePhoto(PhotoRejected):
         self.photo = photo
 
 
-def store_photo(owner: User, upload: UploadedFile, description: str = "") -> Photo:
+def store_photo(
+    owner: User, upload: UploadedFile[bytes], description: str = ""
+) -> Photo:
     """Check an uploaded file, store it unchanged and record it."""
     name = upload.name or "photo"
     if not upload.size:
@@ -84,7 +86,7 @@ def _record(photo: Photo) -> None:
         raise
 
 
-def sha256_of(upload: UploadedFile) -> str:
+def sha256_of(upload: UploadedFile[bytes]) -> str:
     digest = hashlib.sha256()
     upload.seek(0)
     for chunk in upload.chunks():
@@ -110,7 +112,7 @@ def ensure_thumbnail(photo: Photo, variant: str = "thumbnail") -> Photo:
     size = THUMBNAIL_SIZES[variant]
     with photo.original.open("rb") as original:
         data = make_thumbnail(original, size)
-    stem = PurePosixPath(photo.original.name).stem
+    stem = PurePosixPath(photo.original.name or "").stem
     key = f"thumbnails/{photo.owner_id}/{stem}-{size}.jpg"
     field.name = photo.original.storage.save(key, ContentFile(data))
     Photo.objects.filter(pk=photo.pk).update(**{variant: field.name})
@@ -125,7 +127,7 @@ def update_description(photo: Photo, description: str) -> None:
 
 def delete_photo(photo: Photo) -> None:
     """Delete the photo's rows now and its files once that has committed."""
-    names = [f.name for f in (photo.original, photo.thumbnail, photo.preview) if f]
+    names = [f.name for f in (photo.original, photo.thumbnail, photo.preview) if f.name]
     storage = photo.original.storage
     photo_id = photo.pk
     with transaction.atomic():
@@ -164,7 +166,7 @@ def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
     """Fetch each photo's unrejected labels, best first, in one more query."""
     photo_label = Photo._meta.get_field("labels").related_model
     labels = (
-        photo_label._default_manager.exclude(review_state="rejected")  # type: ignore[union-attr]
+        photo_label._default_manager.exclude(review_state="rejected")
         .select_related("label")
         .order_by("-confidence")
     )

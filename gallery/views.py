@@ -18,20 +18,27 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from gallery import services
 from gallery.forms import DescriptionForm, SearchForm, UploadForm
 from gallery.models import Photo
 from gallery.storage import VARIANTS, photo_file_url
 
 
-def get_own_photo(request: HttpRequest, pk: int) -> Photo:
+class SignedInRequest(HttpRequest):
+    """A request behind login_required, whose user is never anonymous."""
+
+    user: User
+
+
+def get_own_photo(request: SignedInRequest, pk: int) -> Photo:
     # Another person's photo is answered exactly like a missing one.
     return get_object_or_404(Photo, pk=pk, owner=request.user)
 
 
 @login_required
 @require_GET
-def photo_list(request: HttpRequest) -> HttpResponse:
+def photo_list(request: SignedInRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     photos = Photo.objects.filter(owner=request.user)
     if form.is_valid():
@@ -48,7 +55,7 @@ def photo_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def photo_status(request: HttpRequest) -> JsonResponse:
+def photo_status(request: SignedInRequest) -> JsonResponse:
     ids = [int(value) for value in request.GET.getlist("id") if value.isdigit()][:100]
     photos = services.with_visible_labels(
         Photo.objects.filter(owner=request.user, pk__in=ids)
@@ -76,7 +83,7 @@ def photo_summary(photo: Photo) -> dict[str, object]:
 
 @login_required
 @require_GET
-def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def photo_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     photos = services.with_visible_labels(Photo.objects.filter(owner=request.user))
     photo = get_object_or_404(photos, pk=pk)
     context = {
@@ -89,7 +96,7 @@ def photo_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def edit_photo(request: HttpRequest, pk: int) -> HttpResponse:
+def edit_photo(request: SignedInRequest, pk: int) -> HttpResponse:
     photo = get_own_photo(request, pk)
     form = DescriptionForm(request.POST, instance=photo)
     if not form.is_valid():
@@ -102,7 +109,7 @@ def edit_photo(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete_photo(request: HttpRequest, pk: int) -> HttpResponse:
+def delete_photo(request: SignedInRequest, pk: int) -> HttpResponse:
     photo = get_own_photo(request, pk)
     services.delete_photo(photo)
     messages.success(request, f"Deleted {photo.original_name}.")
@@ -111,7 +118,9 @@ def delete_photo(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def photo_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
+def photo_file(
+    request: SignedInRequest, pk: int, variant: str
+) -> HttpResponse | FileResponse:
     if variant not in VARIANTS:
         raise Http404("No such file.")
     owners = {} if request.user.is_staff else {"owner": request.user}
@@ -147,7 +156,7 @@ class UploadResult:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def upload_photos(request: HttpRequest) -> HttpResponse:
+def upload_photos(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "gallery/upload.html", {"form": UploadForm()})
 
@@ -168,7 +177,9 @@ def upload_photos(request: HttpRequest) -> HttpResponse:
     return upload_response(request, form, results, status=400 if failed else 201)
 
 
-def store_one(request: HttpRequest, upload: object, description: str) -> UploadResult:
+def store_one(
+    request: SignedInRequest, upload: object, description: str
+) -> UploadResult:
     name = getattr(upload, "name", "") or "photo"
     try:
         photo = services.store_photo(request.user, upload, description)  # type: ignore[arg-type]
@@ -180,7 +191,7 @@ def store_one(request: HttpRequest, upload: object, description: str) -> UploadR
 
 
 def upload_response(
-    request: HttpRequest, form: UploadForm, results: list[UploadResult], status: int
+    request: SignedInRequest, form: UploadForm, results: list[UploadResult], status: int
 ) -> HttpResponse:
     if "application/json" in request.headers.get("Accept", ""):
         errors = [str(error) for error in form.non_field_errors()]

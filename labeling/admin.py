@@ -30,7 +30,11 @@ class PhotoWithLabelsAdmin(PhotoAdmin):
     inlines = [PhotoLabelInline]
 
     def save_formset(
-        self, request: HttpRequest, form: Any, formset: BaseInlineFormSet, change: bool
+        self,
+        request: HttpRequest,
+        form: Any,
+        formset: BaseInlineFormSet[PhotoLabel, Photo, Any],
+        change: bool,
     ) -> None:
         photo_labels = formset.save(commit=False)
         for photo_label in photo_labels:
@@ -41,10 +45,12 @@ class PhotoWithLabelsAdmin(PhotoAdmin):
 
 
 def record_staff_edit(
-    photo_label: PhotoLabel, request: HttpRequest, formset: BaseInlineFormSet
+    photo_label: PhotoLabel,
+    request: HttpRequest,
+    formset: BaseInlineFormSet[PhotoLabel, Photo, Any],
 ) -> None:
     """Mark a label that staff added or corrected as coming from a human."""
-    changed = next(
+    changed: list[str] = next(
         (form.changed_data for form in formset.forms if form.instance is photo_label),
         [],
     )

@@ -6,7 +6,6 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Protocol
 
 import boto3
@@ -62,30 +61,28 @@ class LocalLabeler:
 
     source = "local"
 
+    # The model module is imported on first use, so that the web process
+    # never loads onnxruntime.
     @property
     def version(self) -> str:
-        return local_model().get_local_model().version
+        from labeling.local_model import get_local_model
+
+        return get_local_model().version
 
     def label_photo(self, photo: Photo) -> list[DetectedLabel]:
-        model = local_model()
+        from labeling.local_model import get_local_model, open_for_labelling
+
         # The gallery thumbnail is as large as either model needs, and
         # decoding it costs a fraction of decoding the original again.
         source = photo.thumbnail or photo.original
         try:
             with source.open("rb") as original:
-                image = model.open_for_labelling(original)
+                image = open_for_labelling(original)
         except FileNotFoundError:
             raise LabelerError("The photo's file is missing from storage.") from None
-        return model.get_local_model().label_image(
+        return get_local_model().label_image(
             image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
         )
-
-
-def local_model() -> ModuleType:
-    # Imported on first use: the web process never loads onnxruntime.
-    from labeling import local_model
-
-    return local_model
 
 
 logger = logging.getLogger(__name__)

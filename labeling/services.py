@@ -62,7 +62,8 @@ def _replace_labels(
         PhotoLabel.objects.filter(
             photo=photo, source=source, review_state=PhotoLabel.ReviewState.AUTOMATIC
         ).exclude(label_id__in=label_ids.values()).delete()
-        new, changed = [], []
+        new: list[PhotoLabel] = []
+        changed: list[PhotoLabel] = []
         for name, detected in by_name.items():
             photo_label = current.get(label_ids[name]) or PhotoLabel(
                 photo=photo, label_id=label_ids[name], source=source

@@ -53,9 +53,8 @@ class Command(BaseCommand):
                 "Choose photos to reprocess: --missing, --failed or --all."
             )
         owner = options["user"]
-        if owner and not User.objects.filter(username=owner).exists():
-            if not (owner.isdigit() and User.objects.filter(pk=owner).exists()):
-                raise CommandError(f"No user with username or id {owner!r}.")
+        if owner and not self.user_exists(owner):
+            raise CommandError(f"No user with username or id {owner!r}.")
         photo_ids = list(
             services.photos_to_reprocess(
                 missing=options["missing"],
@@ -72,6 +71,10 @@ class Command(BaseCommand):
         verb = "Labelled" if options["inline"] else "Queued"
         summary = f"{verb} {done} photo(s)" + (f", {failed} failed." if failed else ".")
         self.stdout.write(self.style.SUCCESS(summary))
+
+    def user_exists(self, owner: str) -> bool:
+        by_id = owner.isdigit() and User.objects.filter(pk=owner).exists()
+        return by_id or User.objects.filter(username=owner).exists()
 
     def reprocess(
         self, photo_ids: list[int], labeler: str, inline: bool
