@@ -1,12 +1,26 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
-from gallery.models import Photo
+from gallery.models import Photo, PhotoEvent
 from gallery.storage import photo_file_url
+
+
+class PhotoEventInline(admin.TabularInline[PhotoEvent, Photo]):
+    model = PhotoEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "kind", "labeler", "duration_ms", "detail", "trace_id"]
+
+    def has_add_permission(
+        self, request: HttpRequest, obj: Photo | None = None
+    ) -> bool:
+        return False
 
 
 @admin.register(Photo)
 class PhotoAdmin(admin.ModelAdmin[Photo]):
+    inlines = [PhotoEventInline]
     list_display = ["preview_image", "original_name", "owner", "status", "uploaded_at"]
     list_display_links = ["preview_image", "original_name"]
     list_filter = ["status", "uploaded_at"]

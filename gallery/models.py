@@ -5,6 +5,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def original_key(photo: "Photo", filename: str) -> str:
@@ -56,3 +57,31 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.pk})"
+
+
+class PhotoEvent(models.Model):
+    """One step in a photo's processing, for its timeline."""
+
+    class Kind(models.TextChoices):
+        UPLOADED = "uploaded", "Upload received"
+        STORED = "stored", "Stored"
+        QUEUED = "queued", "Queued for labelling"
+        LABELLING_STARTED = "labelling_started", "Labelling started"
+        LABELLING_FINISHED = "labelling_finished", "Labelling finished"
+        CALLBACK_RECEIVED = "callback_received", "Labels received from the Lambda"
+        RETRYING = "retrying", "Will try again"
+        FAILED = "failed", "Failed"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    detail = models.CharField(max_length=500, blank=True)
+    labeler = models.CharField(max_length=50, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for photo {self.photo_id}"

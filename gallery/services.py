@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -12,10 +13,12 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from gallery.images import InvalidImage, inspect_image, make_thumbnail
-from gallery.models import Photo
+from gallery.models import Photo, PhotoEvent
 from gallery.signals import photo_uploaded
+from photosite.tracing import current_trace_id
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -39,6 +42,7 @@ def store_photo(
     owner: User, upload: UploadedFile[bytes], description: str = ""
 ) -> Photo:
     """Check an uploaded file, store it unchanged and record it."""
+    received = timezone.now()
     name = upload.name or "photo"
     if not upload.size:
         raise PhotoRejected("The file is empty.")
@@ -66,16 +70,23 @@ def store_photo(
         description=description,
     )
     photo.original.save(f"original{info.format.extension}", upload, save=False)
-    _record(photo)
+    _record(photo, received)
     logger.info("Photo %s stored for user %s", photo.pk, owner.pk)
     return photo
 
 
-def _record(photo: Photo) -> None:
+def _record(photo: Photo, received: datetime) -> None:
     # The file is written before the row, so any failure here removes it.
     try:
         with transaction.atomic():
             photo.save()
+            record_event(photo.pk, PhotoEvent.Kind.UPLOADED, at=received)
+            record_event(
+                photo.pk,
+                PhotoEvent.Kind.STORED,
+                detail=f"{photo.size_bytes} bytes",
+                duration_ms=elapsed_ms(received),
+            )
             photo_uploaded.send(sender=Photo, photo=photo)
     except IntegrityError:
         photo.original.delete(save=False)
@@ -84,6 +95,31 @@ def _record(photo: Photo) -> None:
     except BaseException:
         photo.original.delete(save=False)
         raise
+
+
+def record_event(
+    photo_id: int,
+    kind: str,
+    *,
+    detail: str = "",
+    labeler: str = "",
+    duration_ms: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Add a step to the photo's processing timeline."""
+    PhotoEvent.objects.create(
+        photo_id=photo_id,
+        kind=kind,
+        detail=detail[:500],
+        labeler=labeler,
+        duration_ms=duration_ms,
+        at=at or timezone.now(),
+        trace_id=current_trace_id(),
+    )
+
+
+def elapsed_ms(since: datetime) -> int:
+    return max(0, round((timezone.now() - since).total_seconds() * 1000))
 
 
 def sha256_of(upload: UploadedFile[bytes]) -> str:

@@ -85,7 +85,7 @@ def photo_summary(photo: Photo) -> dict[str, object]:
 @require_GET
 def photo_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     photos = services.with_visible_labels(Photo.objects.filter(owner=request.user))
-    photo = get_object_or_404(photos, pk=pk)
+    photo = get_object_or_404(photos.prefetch_related("events"), pk=pk)
     context = {
         "photo": photo,
         "summary": photo_summary(photo),

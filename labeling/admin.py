@@ -27,7 +27,7 @@ admin.site.unregister(Photo)
 
 @admin.register(Photo)
 class PhotoWithLabelsAdmin(PhotoAdmin):
-    inlines = [PhotoLabelInline]
+    inlines = [PhotoLabelInline, *PhotoAdmin.inlines]
 
     def save_formset(
         self,

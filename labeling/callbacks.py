@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from gallery.models import Photo
 from labeling.labelers import Box, DetectedLabel
-from labeling.models import CallbackReceipt, PendingCallback, PhotoLabel
-from labeling.services import apply_labels
+from labeling.models import CallbackReceipt, PendingCallback
+from labeling.services import apply_callback_labels
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +154,7 @@ def apply_or_keep(callback: LabelCallback) -> Outcome:
 
     # Deleted first, so labels kept earlier cannot overwrite these newer ones.
     PendingCallback.objects.filter(key=callback.key).delete()
-    apply_labels(
-        photo, PhotoLabel.Source.LAMBDA, callback.model_version, callback.labels
-    )
+    apply_callback_labels(photo, callback.model_version, callback.labels)
     return Outcome.APPLIED
 
 
@@ -172,7 +170,7 @@ def apply_pending_labels(photo: Photo) -> bool:
         if pending is None:
             return False
         labels = parse_labels(pending.labels)
-        apply_labels(photo, PhotoLabel.Source.LAMBDA, pending.model_version, labels)
+        apply_callback_labels(photo, pending.model_version, labels, kept=True)
         pending.delete()
     logger.info("Labels received before photo %s was stored applied", photo.pk)
     return True

@@ -7,7 +7,7 @@ from django.dispatch import receiver
 from gallery.models import Photo
 from gallery.signals import photo_uploaded
 from labeling.callbacks import apply_pending_labels
-from labeling.tasks import process_photo
+from labeling.tasks import queue_photo
 
 
 @receiver(photo_uploaded, dispatch_uid="labeling.queue_new_photo")
@@ -15,7 +15,7 @@ def queue_new_photo(sender: type[Photo], photo: Photo, **kwargs: object) -> None
     # In AWS mode S3's own event notification starts the work instead.
     if settings.PHOTO_EVENTS == "commit":
         photo_id = photo.pk
-        transaction.on_commit(lambda: process_photo.delay(photo_id))
+        transaction.on_commit(lambda: queue_photo(photo_id))
 
 
 @receiver(photo_uploaded, dispatch_uid="labeling.apply_labels_sent_early")

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from gallery.models import Photo
-from gallery.services import ensure_thumbnail
+from gallery.models import Photo, PhotoEvent
+from gallery.services import elapsed_ms, ensure_thumbnail, record_event
 from labeling.labelers import DetectedLabel, LabelerError, get_labeler
 from labeling.models import Label, PhotoLabel
 
@@ -22,11 +22,36 @@ logger = logging.getLogger(__name__)
 def label_photo(photo_id: int, labeler_name: str = "") -> Photo:
     """Make the photo's thumbnail, label it and store the labels."""
     photo = Photo.objects.get(pk=photo_id)
-    ensure_thumbnail(photo)
     labeler = get_labeler(labeler_name)
+    started = timezone.now()
+    record_event(photo.pk, PhotoEvent.Kind.LABELLING_STARTED, labeler=labeler.source)
+    ensure_thumbnail(photo)
     labels = labeler.label_photo(photo)
     apply_labels(photo, labeler.source, labeler.version, labels)
+    record_event(
+        photo.pk,
+        PhotoEvent.Kind.LABELLING_FINISHED,
+        labeler=labeler.source,
+        detail=f"{len(labels)} labels from {labeler.version}",
+        duration_ms=elapsed_ms(started),
+    )
     return photo
+
+
+def apply_callback_labels(
+    photo: Photo, model_version: str, labels: list[DetectedLabel], kept: bool = False
+) -> None:
+    """Apply labels the Lambda posted back, and note it on the timeline."""
+    apply_labels(photo, PhotoLabel.Source.LAMBDA, model_version, labels)
+    detail = f"{len(labels)} labels from {model_version}"
+    if kept:
+        detail += ", kept until the photo was stored"
+    record_event(
+        photo.pk,
+        PhotoEvent.Kind.CALLBACK_RECEIVED,
+        labeler=PhotoLabel.Source.LAMBDA,
+        detail=detail,
+    )
 
 
 def apply_labels(
@@ -118,7 +143,15 @@ def mark_failed(photo_id: int, reason: str) -> None:
         updated_at=timezone.now(),
     )
     if updated:
+        record_event(photo_id, PhotoEvent.Kind.FAILED, detail=reason)
         logger.warning("Labelling failed for photo %s: %s", photo_id, reason)
+
+
+def note_retry(photo_id: int, reason: str, countdown: int) -> None:
+    if Photo.objects.filter(pk=photo_id).exists():
+        detail = f"{reason}; trying again in {countdown} s"
+        record_event(photo_id, PhotoEvent.Kind.RETRYING, detail=detail)
+    logger.warning("Labelling photo %s will be retried: %s", photo_id, reason)
 
 
 def review_labels(

@@ -115,6 +115,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the same test database; one per test run, so runs can overlap.
     test_database = DATA_DIR / f"test_photosite_{os.getpid()}.sqlite3"
     DATABASES["default"]["TEST"] = {"NAME": str(test_database)}
+    # The web server and the worker write at once: transactions take the
+    # write lock up front and wait for it, and readers never block writers.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
@@ -251,12 +258,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
-        "polling_interval": 0.1,
+        "polling_interval": 0.05,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -286,6 +293,9 @@ if CELERY_BROKER_URL.startswith("sqs://"):
     # Predefined queues need no sqs:ListQueues or sqs:CreateQueue rights.
     sqs_url = AWS_ENDPOINT_URL.rstrip("/") or f"https://sqs.{AWS_REGION}.amazonaws.com"
     CELERY_TASK_DEFAULT_QUEUE = PHOTO_TASKS_QUEUE
+    # A task that fails unexpectedly is left in SQS, not deleted: it comes back
+    # after the visibility timeout and ends in the tasks' dead-letter queue.
+    CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "region": AWS_REGION,
         "is_secure": not AWS_ENDPOINT_URL.startswith("http://"),
@@ -296,22 +306,23 @@ if CELERY_BROKER_URL.startswith("sqs://"):
             for name in (PHOTO_TASKS_QUEUE, PHOTO_EVENTS_QUEUE)
         },
     }
-else:
-    # Without SQS there is no queue of S3 notifications to consume.
-    PHOTO_EVENTS_QUEUE = ""
 
 # Labelling: which backend looks at photos, and what it reports.
 LABELER = os.environ.get("LABELER", "rekognition" if PHOTOS_BUCKET else "local")
 LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE") or 55)
 LABEL_MAX_LABELS = env_int("LABEL_MAX_LABELS", 15)
 # How a new photo reaches the worker: "commit" queues a task when the upload
-# commits; "s3" leaves it to the bucket's event notification (AWS mode).
+# commits; "s3" leaves it to the bucket's event notification (AWS mode);
+# "none" queues nothing (benchmarks, bulk imports run reprocess_photos).
 PHOTO_EVENTS = os.environ.get("PHOTO_EVENTS", "s3" if PHOTOS_BUCKET else "commit")
 LABEL_TASK_MAX_RETRIES = env_int("LABEL_TASK_MAX_RETRIES", 4)
 # The secret the labelling Lambda signs its callbacks with (docs/lambda.md).
 # No default: without it the callback endpoint answers 503.
 LABEL_CALLBACK_SECRET = os.environ.get("LABEL_CALLBACK_SECRET", "")
 LABEL_CALLBACK_MAX_AGE_SECONDS = 300
+
+# Tracing with AWS X-Ray: on in AWS mode, off in embedded mode unless asked.
+TRACING_ENABLED = env_bool("TRACING_ENABLED", default=bool(PHOTOS_BUCKET))
 
 # Production hardening, active whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -54,10 +54,22 @@ def test_confidence_filter(client: Client, staff: User) -> None:
     assert [pl.label.name for pl in response.context["cl"].result_list] == ["Cat"]
 
 
+def unchanged_inline(formset: object, photo_id: int) -> dict[str, str]:
+    """Post back a read-only inline such as the timeline as it was shown."""
+    prefix = formset.prefix  # type: ignore[attr-defined]
+    count = str(formset.initial_form_count())  # type: ignore[attr-defined]
+    data = {f"{prefix}-TOTAL_FORMS": count, f"{prefix}-INITIAL_FORMS": count}
+    for index, form in enumerate(formset.forms):  # type: ignore[attr-defined]
+        data[f"{prefix}-{index}-id"] = str(form.instance.pk)
+        data[f"{prefix}-{index}-photo"] = str(photo_id)
+    return data
+
+
 def test_staff_added_label_is_recorded_as_human(client: Client, staff: User) -> None:
     photo = labelled_photo()
     url = reverse("admin:gallery_photo_change", args=[photo.pk])
-    formset = client.get(url).context["inline_admin_formsets"][0].formset
+    labels, *others = client.get(url).context["inline_admin_formsets"]
+    formset = labels.formset
     data = {
         "description": photo.description,
         "status": photo.status,
@@ -65,6 +77,8 @@ def test_staff_added_label_is_recorded_as_human(client: Client, staff: User) -> 
         "labels-TOTAL_FORMS": str(formset.total_form_count()),
         "labels-INITIAL_FORMS": str(formset.initial_form_count()),
     }
+    for other in others:
+        data.update(unchanged_inline(other.formset, photo.pk))
     for index, form in enumerate(formset.forms):
         prefix = f"labels-{index}-"
         if form.instance.pk:

@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from accounts.models import User
 from labeling import services
 from labeling.labelers import LABELERS
-from labeling.tasks import process_photo
+from labeling.tasks import queue_photo
 
 
 def since_date(value: str) -> datetime:
@@ -82,7 +82,7 @@ class Command(BaseCommand):
         done = failed = 0
         for number, photo_id in enumerate(photo_ids, start=1):
             if not inline:
-                process_photo.delay(photo_id, labeler)
+                queue_photo(photo_id, labeler)
                 done += 1
             elif services.relabel(photo_id, labeler):
                 done += 1
