@@ -67,7 +67,7 @@ def label_stored_object(self: Task[[str, str], None], bucket: str, key: str) -> 
         logger.info("Photo %s is already %s", photo["pk"], photo["status"])
         return
     logger.info("Photo %s stored at %s; queueing its labelling", photo["pk"], key)
-    process_photo.delay(photo["pk"])
+    queue_photo(photo["pk"])
 
 
 def wait_countdown(retries: int) -> int:

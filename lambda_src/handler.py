@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -22,6 +23,12 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+try:
+    from aws_xray_sdk.core import xray_recorder
+except ImportError:
+    # Only there if a layer adds it; Lambda traces the invocation regardless.
+    xray_recorder = None
 
 logger = logging.getLogger(__name__)
 
@@ -307,11 +314,12 @@ def label_photo(photo: Photo, settings: Settings, services: Services) -> None:
 def detect_labels(photo: Photo, settings: Settings, rekognition: Any) -> Any:
     """Call DetectLabels on the S3 object, flagging throttling as transient."""
     try:
-        return rekognition.detect_labels(
-            Image={"S3Object": {"Bucket": photo.bucket, "Name": photo.key}},
-            MinConfidence=settings.min_confidence,
-            MaxLabels=settings.max_labels,
-        )
+        with subsegment("Rekognition DetectLabels"):
+            return rekognition.detect_labels(
+                Image={"S3Object": {"Bucket": photo.bucket, "Name": photo.key}},
+                MinConfidence=settings.min_confidence,
+                MaxLabels=settings.max_labels,
+            )
     except ClientError as error:
         if error_code(error) in THROTTLING_CODES:
             raise TransientError(
@@ -419,7 +427,10 @@ def post_callback(body: bytes, settings: Settings, clock: Callable[[], float]) -
         },
     )
     try:
-        with OPENER.open(request, timeout=settings.callback_timeout) as response:
+        with (
+            subsegment("site callback"),
+            OPENER.open(request, timeout=settings.callback_timeout) as response,
+        ):
             return int(response.status)
     except urllib.error.HTTPError as error:
         if error.code == 429 or error.code >= 500:
@@ -428,6 +439,21 @@ def post_callback(body: bytes, settings: Settings, clock: Callable[[], float]) -
     except (OSError, http.client.HTTPException) as error:
         # Connection refused or reset, DNS failure, timeout.
         raise TransientError(f"callback failed: {error!r}") from error
+
+
+# Tracing
+
+
+@contextlib.contextmanager
+def subsegment(name: str) -> Iterator[None]:
+    """Record the enclosed call as an X-Ray subsegment, where X-Ray can."""
+    # Inside Lambda the SDK hangs it on the invocation's segment; anywhere
+    # else there is no segment, and the SDK would complain.
+    if xray_recorder is None or not os.environ.get("LAMBDA_TASK_ROOT"):
+        yield
+        return
+    with xray_recorder.in_subsegment(name, namespace="remote"):
+        yield
 
 
 # Logging

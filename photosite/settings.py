@@ -212,6 +212,8 @@ if PHOTOS_BUCKET:
             "default_acl": None,
             "querystring_auth": True,
             "querystring_expire": PRESIGNED_URL_SECONDS,
+            # botocore would otherwise presign with the retired SigV2.
+            "signature_version": "s3v4",
             "file_overwrite": True,
             "object_parameters": {"ServerSideEncryption": "AES256"},
         },
@@ -323,6 +325,21 @@ LABEL_CALLBACK_MAX_AGE_SECONDS = 300
 
 # Tracing with AWS X-Ray: on in AWS mode, off in embedded mode unless asked.
 TRACING_ENABLED = env_bool("TRACING_ENABLED", default=bool(PHOTOS_BUCKET))
+TRACING_SERVICE_NAME = os.environ.get("TRACING_SERVICE_NAME", "photosite")
+# Segments go over UDP to the X-Ray daemon or an ADOT collector; with none
+# listening they are dropped without a word. See docs/tracing.md.
+TRACING_DAEMON_ADDRESS = os.environ.get("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000")
+# Each process traces this many requests or tasks a second, then this share
+# of the rest; a queued task follows the decision made for its request.
+TRACING_SAMPLES_PER_SECOND = env_int("TRACING_SAMPLES_PER_SECOND", 1)
+TRACING_SAMPLING_RATE = float(os.environ.get("TRACING_SAMPLING_RATE") or 0.05)
+# Rules from the X-Ray console, fetched through the daemon; the two settings
+# above remain the fallback. Off by default: without a daemon it logs errors.
+TRACING_CENTRAL_SAMPLING = env_bool("TRACING_CENTRAL_SAMPLING", default=False)
+if TRACING_ENABLED:
+    INSTALLED_APPS.append("photosite.tracing.TracingConfig")
+    # First, so a request's segment covers the other middleware's queries.
+    MIDDLEWARE.insert(0, "photosite.tracing.tracing_middleware")
 
 # Production hardening, active whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -9,7 +9,7 @@ from labeling import labelers
 from labeling.labelers import DetectedLabel
 from tests.factories import make_user
 
-pytest_plugins = ["tests.worker"]
+pytest_plugins = ["tests.worker", "tests.moto_server"]
 
 
 @pytest.fixture(autouse=True)
