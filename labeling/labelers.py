@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import boto3
 from botocore.config import Config
@@ -15,6 +15,9 @@ from django.conf import settings
 
 from gallery.models import Photo
 from gallery.services import ensure_thumbnail
+
+if TYPE_CHECKING:
+    from mypy_boto3_rekognition.type_defs import LabelTypeDef, S3ObjectTypeDef
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,10 @@ class RekognitionLabeler:
         if not settings.PHOTOS_BUCKET:
             raise LabelerError("Rekognition labels photos in S3; none is set up.")
         # Rekognition fetches the object itself: the photo is never downloaded.
-        image = {"Bucket": settings.PHOTOS_BUCKET, "Name": rekognition_key(photo)}
+        image: S3ObjectTypeDef = {
+            "Bucket": settings.PHOTOS_BUCKET,
+            "Name": rekognition_key(photo),
+        }
         try:
             response = self.client.detect_labels(
                 Image={"S3Object": image},
@@ -169,7 +175,7 @@ def rekognition_error(photo: Photo, error: ClientError) -> LabelerError:
     return LabelerError(reason or f"Rekognition could not label the photo ({code}).")
 
 
-def detected_label(label: dict[str, Any]) -> DetectedLabel:
+def detected_label(label: LabelTypeDef) -> DetectedLabel:
     """Turn one label of a DetectLabels answer into a DetectedLabel."""
     boxes = tuple(
         Box(

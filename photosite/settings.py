@@ -316,7 +316,11 @@ LABEL_MAX_LABELS = env_int("LABEL_MAX_LABELS", 15)
 # How a new photo reaches the worker: "commit" queues a task when the upload
 # commits; "s3" leaves it to the bucket's event notification (AWS mode);
 # "none" queues nothing (benchmarks, bulk imports run reprocess_photos).
-PHOTO_EVENTS = os.environ.get("PHOTO_EVENTS", "s3" if PHOTOS_BUCKET else "commit")
+# S3 notifications only reach the worker over SQS, so "s3" needs that broker.
+PHOTO_EVENTS = os.environ.get(
+    "PHOTO_EVENTS",
+    "s3" if PHOTOS_BUCKET and CELERY_BROKER_URL.startswith("sqs://") else "commit",
+)
 LABEL_TASK_MAX_RETRIES = env_int("LABEL_TASK_MAX_RETRIES", 4)
 # The secret the labelling Lambda signs its callbacks with (docs/lambda.md).
 # No default: without it the callback endpoint answers 503.

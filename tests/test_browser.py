@@ -1,6 +1,6 @@
 import base64
-import re
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
