@@ -158,7 +158,8 @@ class UploadResult:
 @require_http_methods(["GET", "POST"])
 def upload_photos(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "gallery/upload.html", {"form": UploadForm()})
+        context = {"form": UploadForm(), "max_mb": settings.PHOTO_MAX_BYTES // 2**20}
+        return render(request, "gallery/upload.html", context)
 
     uploads = request.FILES.getlist("photos")
     oversized = getattr(request, "oversized_uploads", [])
@@ -201,5 +202,9 @@ def upload_response(
     if status == 201:
         messages.success(request, f"Uploaded {len(results)} photo(s).")
         return redirect("gallery:photo_list")
-    context = {"form": form, "results": results}
+    context = {
+        "form": form,
+        "results": results,
+        "max_mb": settings.PHOTO_MAX_BYTES // 2**20,
+    }
     return render(request, "gallery/upload.html", context, status=status)

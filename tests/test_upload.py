@@ -225,3 +225,11 @@ def test_upload_needs_sign_in(client: Client, db: None) -> None:
     assert response.status_code == 302
     assert "/accounts/sign-in/" in response["Location"]
     assert not Photo.objects.exists()
+
+
+def test_upload_page_states_the_size_limit(signed_in: Client, settings: object) -> None:
+    settings.PHOTO_MAX_BYTES = 10 * 1024 * 1024  # type: ignore[attr-defined]
+
+    response = signed_in.get(UPLOAD_URL)
+
+    assert b"up to 10 MB each" in response.content
