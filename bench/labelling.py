@@ -51,7 +51,7 @@ def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
     from labeling.local_model import get_local_model, open_for_labelling
     from labeling.services import apply_labels
 
-    model = get_local_model()
+    model = get_local_model(settings.LABEL_MODEL_THREADS)
     stages: dict[str, list[float]] = {
         "read": [], "thumbnail": [], "decode": [], "inference": [], "database": []
     }  # fmt: skip
@@ -146,7 +146,7 @@ def bare_runtime_worker(contents: list[bytes]) -> int:
         open_for_labelling,
     )
 
-    model = get_local_model()
+    model = get_local_model(threads=1)
     for content in contents:
         image = open_for_labelling(io.BytesIO(content))
         model._classifier.run(None, {"image": classifier_input(image)[None]})

@@ -70,7 +70,7 @@ class LocalLabeler:
     def version(self) -> str:
         from labeling.local_model import get_local_model
 
-        return get_local_model().version
+        return get_local_model(settings.LABEL_MODEL_THREADS).version
 
     def label_photo(self, photo: Photo) -> list[DetectedLabel]:
         from labeling.local_model import get_local_model, open_for_labelling
@@ -83,7 +83,7 @@ class LocalLabeler:
                 image = open_for_labelling(original)
         except FileNotFoundError:
             raise LabelerError("The photo's file is missing from storage.") from None
-        return get_local_model().label_image(
+        return get_local_model(settings.LABEL_MODEL_THREADS).label_image(
             image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
         )
 

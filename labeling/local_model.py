@@ -326,6 +326,6 @@ class LocalModel:
 
 
 @functools.cache
-def get_local_model() -> LocalModel:
+def get_local_model(threads: int = 0) -> LocalModel:
     """Return the process's one LocalModel, loading it on first use."""
-    return LocalModel()
+    return LocalModel(threads=threads)

@@ -313,6 +313,9 @@ if CELERY_BROKER_URL.startswith("sqs://"):
 LABELER = os.environ.get("LABELER", "rekognition" if PHOTOS_BUCKET else "local")
 LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE") or 55)
 LABEL_MAX_LABELS = env_int("LABEL_MAX_LABELS", 15)
+# Threads each worker process gives the local model. The worker runs one
+# process per core, so one thread each keeps them from fighting over cores.
+LABEL_MODEL_THREADS = env_int("LABEL_MODEL_THREADS", 1)
 # How a new photo reaches the worker: "commit" queues a task when the upload
 # commits; "s3" leaves it to the bucket's event notification (AWS mode);
 # "none" queues nothing (benchmarks, bulk imports run reprocess_photos).
