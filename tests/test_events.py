@@ -3,41 +3,9 @@ import json
 import pytest
 
 from labeling.events import NotAnS3Event, StoredObject, objects_created
+from tests.aws_events import BUCKET, s3_record
 
-BUCKET = "photosite-photos"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:photosite-photo-events"
-
-
-def s3_record(key: str, event_name: str = "ObjectCreated:Put") -> dict:
-    """Return one record shaped like those S3 sends, key already encoded."""
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "eu-west-1",
-        "eventTime": "2026-05-04T10:11:12.345Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5Jg",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "photosite-new-photos",
-            "bucket": {
-                "name": BUCKET,
-                "ownerIdentity": {"principalId": "A3NL1KOZZKEXAMPLE"},
-                "arn": f"arn:aws:s3:::{BUCKET}",
-            },
-            "object": {
-                "key": key,
-                "size": 1024,
-                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                "sequencer": "0055AED6DCD90281E5",
-            },
-        },
-    }
 
 
 def s3_event(*keys: str) -> str:

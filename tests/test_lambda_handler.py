@@ -23,10 +23,9 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambda_src import handler as labeller
+from tests.aws_events import BUCKET, REGION, s3_record
 
 SECRET = "test-callback-secret-0123456789"
-BUCKET = "photosite-photos"
-REGION = "eu-west-1"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:photosite-photo-events"
 
 CAT = {
@@ -52,37 +51,6 @@ SKY = {
 
 
 # Events, shaped like the ones S3 publishes to SNS and SNS hands to Lambda.
-
-
-def s3_record(key: str, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2026-12-03T15:00:00.000Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.7"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "photo-created",
-            "bucket": {
-                "name": BUCKET,
-                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                "arn": f"arn:aws:s3:::{BUCKET}",
-            },
-            "object": {
-                "key": key,
-                "size": 1024,
-                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                "sequencer": "0055AED6DCD90281E5",
-            },
-        },
-    }
 
 
 def s3_message(*records: dict[str, Any]) -> str:
