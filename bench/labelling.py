@@ -54,7 +54,7 @@ def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
     """Time each step that process_photo takes, in this one process."""
     from django.conf import settings
 
-    from gallery.images import make_thumbnail
+    from gallery.images import encode_jpeg, shrink_photo
     from gallery.models import Photo
     from labeling.local_model import get_local_model, open_for_labelling
     from labeling.services import apply_labels
@@ -68,7 +68,7 @@ def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
         with photo.original.open("rb") as original:
             data = io.BytesIO(original.read())
         read = time.perf_counter()
-        make_thumbnail(data, 480)
+        encode_jpeg(shrink_photo(data, 480))
         thumbnail = time.perf_counter()
         image = open_for_labelling(io.BytesIO(data.getvalue()))
         decoded = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -15,12 +16,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from gallery.images import InvalidImage, inspect_image, make_thumbnail
+from gallery.images import (
+    InvalidImage,
+    encode_jpeg,
+    inspect_image,
+    open_jpeg,
+    shrink_photo,
+)
 from gallery.models import Photo, PhotoEvent
 from gallery.signals import photo_uploaded
 from photosite.tracing import current_trace_id
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from accounts.models import User
 
 logger = logging.getLogger(__name__)
@@ -142,18 +151,35 @@ def ensure_thumbnail(photo: Photo, variant: str = "thumbnail") -> Photo:
     The worker makes the small thumbnail the gallery needs; the larger
     preview is made the first time someone opens the photo's page.
     """
-    field = getattr(photo, variant)
-    if field:
-        return photo
+    if not getattr(photo, variant):
+        _make_variant(photo, variant)
+    return photo
+
+
+def thumbnail_image(photo: Photo) -> Image.Image:
+    """Return the photo's thumbnail decoded, making it first if it is missing.
+
+    A thumbnail made here is decoded from memory, not read back from
+    storage; either way the pixels are those of the stored JPEG, so what is
+    computed from them does not depend on which happened.
+    """
+    if photo.thumbnail:
+        with photo.thumbnail.open("rb") as stored:
+            return open_jpeg(stored)
+    return open_jpeg(io.BytesIO(_make_variant(photo, "thumbnail")))
+
+
+def _make_variant(photo: Photo, variant: str) -> bytes:
     size = THUMBNAIL_SIZES[variant]
     with photo.original.open("rb") as original:
-        data = make_thumbnail(original, size)
+        data = encode_jpeg(shrink_photo(original, size))
+    field = getattr(photo, variant)
     stem = PurePosixPath(photo.original.name or "").stem
     key = f"thumbnails/{photo.owner_id}/{stem}-{size}.jpg"
     field.name = photo.original.storage.save(key, ContentFile(data))
     Photo.objects.filter(pk=photo.pk).update(**{variant: field.name})
     logger.info("Made the %s of photo %s", variant, photo.pk)
-    return photo
+    return data
 
 
 def update_description(photo: Photo, description: str) -> None:

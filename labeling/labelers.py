@@ -14,10 +14,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from gallery.models import Photo
-from gallery.services import ensure_thumbnail
+from gallery.services import ensure_thumbnail, thumbnail_image
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition.type_defs import LabelTypeDef, S3ObjectTypeDef
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ class Labeler(Protocol):
     @property
     def version(self) -> str: ...
 
-    def label_photo(self, photo: Photo) -> list[DetectedLabel]: ...
+    def label_photo(
+        self, photo: Photo, image: Image.Image | None = None
+    ) -> list[DetectedLabel]:
+        """Label the photo; image is its thumbnail, when the caller has it."""
+        ...
 
 
 class LocalLabeler:
@@ -72,17 +77,20 @@ class LocalLabeler:
 
         return get_local_model(settings.LABEL_MODEL_THREADS).version
 
-    def label_photo(self, photo: Photo) -> list[DetectedLabel]:
-        from labeling.local_model import get_local_model, open_for_labelling
+    def label_photo(
+        self, photo: Photo, image: Image.Image | None = None
+    ) -> list[DetectedLabel]:
+        from labeling.local_model import get_local_model
 
-        # The gallery thumbnail is as large as either model needs, and
-        # decoding it costs a fraction of decoding the original again.
-        source = photo.thumbnail or photo.original
-        try:
-            with source.open("rb") as original:
-                image = open_for_labelling(original)
-        except FileNotFoundError:
-            raise LabelerError("The photo's file is missing from storage.") from None
+        # The thumbnail is as large as either model needs, and decoding it
+        # costs a fraction of decoding the original.
+        if image is None:
+            try:
+                image = thumbnail_image(photo)
+            except FileNotFoundError:
+                raise LabelerError(
+                    "The photo's file is missing from storage."
+                ) from None
         return get_local_model(settings.LABEL_MODEL_THREADS).label_image(
             image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
         )
@@ -135,17 +143,20 @@ class RekognitionLabeler:
     def version(self) -> str:
         return self.model_version
 
-    def label_photo(self, photo: Photo) -> list[DetectedLabel]:
+    def label_photo(
+        self, photo: Photo, image: Image.Image | None = None
+    ) -> list[DetectedLabel]:
         if not settings.PHOTOS_BUCKET:
             raise LabelerError("Rekognition labels photos in S3; none is set up.")
-        # Rekognition fetches the object itself: the photo is never downloaded.
-        image: S3ObjectTypeDef = {
+        # Rekognition fetches the object itself: the photo is never downloaded,
+        # and the decoded thumbnail is not needed.
+        stored: S3ObjectTypeDef = {
             "Bucket": settings.PHOTOS_BUCKET,
             "Name": rekognition_key(photo),
         }
         try:
             response = self.client.detect_labels(
-                Image={"S3Object": image},
+                Image={"S3Object": stored},
                 MinConfidence=settings.LABEL_MIN_CONFIDENCE,
                 MaxLabels=settings.LABEL_MAX_LABELS,
             )

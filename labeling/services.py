@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gallery.models import Photo, PhotoEvent
-from gallery.services import elapsed_ms, ensure_thumbnail, record_event
+from gallery.services import elapsed_ms, record_event, thumbnail_image
 from labeling.labelers import DetectedLabel, LabelerError, get_labeler
 from labeling.models import Label, PhotoLabel
 
@@ -25,8 +25,9 @@ def label_photo(photo_id: int, labeler_name: str = "") -> Photo:
     labeler = get_labeler(labeler_name)
     started = timezone.now()
     record_event(photo.pk, PhotoEvent.Kind.LABELLING_STARTED, labeler=labeler.source)
-    ensure_thumbnail(photo)
-    labels = labeler.label_photo(photo)
+    # The thumbnail is made from the original here, and labelled from memory.
+    image = thumbnail_image(photo)
+    labels = labeler.label_photo(photo, image)
     apply_labels(photo, labeler.source, labeler.version, labels)
     record_event(
         photo.pk,

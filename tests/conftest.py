@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from PIL import Image
 
 from accounts.models import User
 from gallery.models import Photo
@@ -54,7 +55,9 @@ class ScriptedLabeler:
         self.labels = labels
         self.calls = 0
 
-    def label_photo(self, photo: Photo) -> list[DetectedLabel]:
+    def label_photo(
+        self, photo: Photo, image: Image.Image | None = None
+    ) -> list[DetectedLabel]:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)

@@ -6,6 +6,7 @@ from PIL import Image
 
 from accounts.models import User
 from gallery.models import Photo
+from gallery.services import thumbnail_image
 from tests.conftest import stored_files
 from tests.factories import image_bytes, make_photo
 from tests.test_gallery import add_label
@@ -99,3 +100,15 @@ def test_staff_can_see_files_of_others(client: Client, user: User) -> None:
     response = client.get(reverse("gallery:photo_file", args=[photo.pk, "original"]))
 
     assert response.status_code == 200
+
+
+def test_thumbnail_image_is_the_stored_thumbnail(user: User) -> None:
+    photo = make_photo(user, content=image_bytes(size=(1200, 800), exif={274: 6}))
+
+    made = thumbnail_image(photo)
+    photo.refresh_from_db()
+    read_back = thumbnail_image(photo)
+
+    assert photo.thumbnail
+    assert made.size == (320, 480)
+    assert made.tobytes() == read_back.tobytes()
