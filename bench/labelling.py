@@ -59,7 +59,9 @@ def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
     from labeling.local_model import get_local_model, open_for_labelling
     from labeling.services import apply_labels
 
-    model = get_local_model(settings.LABEL_MODEL_THREADS)
+    model = get_local_model(
+        settings.LABEL_MODEL_THREADS, settings.LABEL_MODEL_PRECISION
+    )
     stages: dict[str, list[float]] = {
         "read": [], "thumbnail": [], "decode": [], "inference": [], "database": []
     }  # fmt: skip
@@ -164,14 +166,18 @@ def wait_until_labelled(photo_ids: list[int], timeout: float = 600) -> None:
 
 def load_bare_model() -> None:
     """Give each bare-runtime process a model of its own, as a worker has."""
+    from django.conf import settings
+
     from labeling.local_model import get_local_model
 
     get_local_model.cache_clear()
-    get_local_model(threads=1)
+    get_local_model(1, settings.LABEL_MODEL_PRECISION)
 
 
 def label_bare(index: int) -> float:
     """Decode one photo and run both models; return the CPU time it took."""
+    from django.conf import settings
+
     from labeling.local_model import (
         classifier_input,
         face_detector_input,
@@ -180,7 +186,7 @@ def label_bare(index: int) -> float:
     )
 
     started = time.process_time()
-    model = get_local_model(threads=1)
+    model = get_local_model(1, settings.LABEL_MODEL_PRECISION)
     image = open_for_labelling(io.BytesIO(BARE_PHOTOS[index]))
     model._classifier.run(None, {"image": classifier_input(image)[None]})
     model._face_detector.run(None, {"input.1": face_detector_input(image)})

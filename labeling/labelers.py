@@ -75,7 +75,9 @@ class LocalLabeler:
     def version(self) -> str:
         from labeling.local_model import get_local_model
 
-        return get_local_model(settings.LABEL_MODEL_THREADS).version
+        return get_local_model(
+            settings.LABEL_MODEL_THREADS, settings.LABEL_MODEL_PRECISION
+        ).version
 
     def label_photo(
         self, photo: Photo, image: Image.Image | None = None
@@ -91,9 +93,9 @@ class LocalLabeler:
                 raise LabelerError(
                     "The photo's file is missing from storage."
                 ) from None
-        return get_local_model(settings.LABEL_MODEL_THREADS).label_image(
-            image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
-        )
+        return get_local_model(
+            settings.LABEL_MODEL_THREADS, settings.LABEL_MODEL_PRECISION
+        ).label_image(image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS)
 
 
 logger = logging.getLogger(__name__)

@@ -20,12 +20,16 @@ from labeling.labelers import Box, DetectedLabel
 logger = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
-CLASSIFIER_FILE = "efficientnet_lite0.onnx"
-FACE_DETECTOR_FILE = "centerface.onnx"
 TAXONOMY_FILE = "imagenet_labels.json"
 CHECKSUM_FILE = "SHA256SUMS"
-REQUIRED_ASSETS = (CLASSIFIER_FILE, FACE_DETECTOR_FILE, TAXONOMY_FILE)
-MODEL_VERSION = "efficientnet-lite0-onnx-1"
+# The classifier and face detector for each precision. The 8-bit copies are
+# calibrated on the float ones (scripts/export_local_model.py) and run about
+# twice as fast on CPUs with 8-bit dot products (AVX-512 VNNI, AVX-VNNI).
+MODEL_FILES = {
+    "int8": ("efficientnet_lite0.int8.onnx", "centerface.int8.onnx"),
+    "float32": ("efficientnet_lite0.onnx", "centerface.onnx"),
+}
+MODEL_VERSION = "efficientnet-lite0-onnx-2"
 
 CLASSIFIER_SIZE = 224
 # EfficientNet's evaluation crop: the central 224/256 of the shorter side.
@@ -71,8 +75,8 @@ def parse_checksums(listing: str) -> dict[str, str]:
     return checksums
 
 
-def verify_assets(assets_dir: Path) -> dict[str, bytes]:
-    """Read each asset and check it against SHA256SUMS."""
+def verify_assets(assets_dir: Path, names: Sequence[str]) -> dict[str, bytes]:
+    """Read the named assets and check each against SHA256SUMS."""
     checksum_path = assets_dir / CHECKSUM_FILE
     try:
         listing = checksum_path.read_text(encoding="ascii")
@@ -80,7 +84,7 @@ def verify_assets(assets_dir: Path) -> dict[str, bytes]:
         raise ModelIntegrityError(f"Cannot read {checksum_path}: {error}") from error
     expected = parse_checksums(listing)
     contents = {CHECKSUM_FILE: listing.encode("ascii")}
-    for name in REQUIRED_ASSETS:
+    for name in names:
         if name not in expected:
             raise ModelIntegrityError(f"{checksum_path} has no checksum for {name}")
         try:
@@ -286,14 +290,26 @@ def limit_labels(labels: list[DetectedLabel], max_labels: int) -> list[DetectedL
 class LocalModel:
     """EfficientNet-Lite0 for things and CenterFace for faces, on onnxruntime."""
 
-    def __init__(self, assets_dir: Path | None = None, *, threads: int = 0) -> None:
+    def __init__(
+        self,
+        assets_dir: Path | None = None,
+        *,
+        threads: int = 0,
+        precision: str = "int8",
+    ) -> None:
         """Verify and load the assets; threads=0 lets onnxruntime choose."""
+        if precision not in MODEL_FILES:
+            choices = " or ".join(MODEL_FILES)
+            raise ValueError(f"Precision must be {choices}, not {precision!r}")
         self.assets_dir = assets_dir or ASSETS_DIR
-        assets = verify_assets(self.assets_dir)
+        classifier, face_detector = MODEL_FILES[precision]
+        assets = verify_assets(
+            self.assets_dir, [classifier, face_detector, TAXONOMY_FILE]
+        )
         checksum = hashlib.sha256(assets[CHECKSUM_FILE]).hexdigest()
-        self.version = f"{MODEL_VERSION}+{checksum[:12]}"
-        self._classifier = create_session(assets[CLASSIFIER_FILE], threads)
-        self._face_detector = create_session(assets[FACE_DETECTOR_FILE], threads)
+        self.version = f"{MODEL_VERSION}-{precision}+{checksum[:12]}"
+        self._classifier = create_session(assets[classifier], threads)
+        self._face_detector = create_session(assets[face_detector], threads)
         self._taxonomy = Taxonomy.from_json(assets[TAXONOMY_FILE])
         logger.info("Loaded local model %s from %s", self.version, self.assets_dir)
 
@@ -337,6 +353,6 @@ class LocalModel:
 
 
 @functools.cache
-def get_local_model(threads: int = 0) -> LocalModel:
+def get_local_model(threads: int = 0, precision: str = "int8") -> LocalModel:
     """Return the process's one LocalModel, loading it on first use."""
-    return LocalModel(threads=threads)
+    return LocalModel(threads=threads, precision=precision)

@@ -316,6 +316,11 @@ LABEL_MAX_LABELS = env_int("LABEL_MAX_LABELS", 15)
 # Threads each worker process gives the local model. The worker runs one
 # process per core, so one thread each keeps them from fighting over cores.
 LABEL_MODEL_THREADS = env_int("LABEL_MODEL_THREADS", 1)
+# "int8" runs the local model's 8-bit copies, "float32" the originals; the
+# 8-bit ones are about twice as fast on CPUs with 8-bit dot products.
+LABEL_MODEL_PRECISION = os.environ.get("LABEL_MODEL_PRECISION", "int8")
+if LABEL_MODEL_PRECISION not in ("int8", "float32"):
+    raise ImproperlyConfigured("LABEL_MODEL_PRECISION must be int8 or float32.")
 # How a new photo reaches the worker: "commit" queues a task when the upload
 # commits; "s3" leaves it to the bucket's event notification (AWS mode);
 # "none" queues nothing (benchmarks, bulk imports run reprocess_photos).

@@ -9,6 +9,7 @@ from labeling.labelers import DetectedLabel
 from labeling.local_model import (
     ASSETS_DIR,
     CHECKSUM_FILE,
+    MODEL_FILES,
     LocalModel,
     ModelIntegrityError,
     open_for_labelling,
@@ -18,9 +19,9 @@ PHOTOS = Path(__file__).parent / "photos"
 EXIF_ORIENTATION = 0x0112
 
 
-@pytest.fixture(scope="module")
-def model() -> LocalModel:
-    return LocalModel()
+@pytest.fixture(scope="module", params=list(MODEL_FILES))
+def model(request: pytest.FixtureRequest) -> LocalModel:
+    return LocalModel(precision=request.param)
 
 
 def open_photo(name: str) -> Image.Image:
@@ -130,22 +131,61 @@ def test_batch_gives_the_same_labels_as_one_by_one(model: LocalModel) -> None:
             assert together.confidence == pytest.approx(single.confidence, abs=0.01)
 
 
-def test_version_is_tied_to_the_checksums(model: LocalModel) -> None:
-    name, _, checksum = model.version.partition("+")
+def test_version_is_tied_to_the_precision_and_checksums() -> None:
+    version = LocalModel(precision="float32").version
+    name, _, checksum = version.partition("+")
 
-    assert name == "efficientnet-lite0-onnx-1"
+    assert name == "efficientnet-lite0-onnx-2-float32"
     assert len(checksum) == 12
+    assert LocalModel().version == f"efficientnet-lite0-onnx-2-int8+{checksum}"
 
 
-def test_tampered_asset_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", list(MODEL_FILES))
+def test_tampered_asset_is_refused(tmp_path: Path, precision: str) -> None:
     assets = shutil.copytree(ASSETS_DIR, tmp_path / "assets")
-    model_file = assets / "centerface.onnx"
+    _, face_detector = MODEL_FILES[precision]
+    model_file = assets / face_detector
     content = bytearray(model_file.read_bytes())
     content[len(content) // 2] ^= 0xFF
     model_file.write_bytes(bytes(content))
 
-    with pytest.raises(ModelIntegrityError, match=r"centerface\.onnx"):
-        LocalModel(assets)
+    with pytest.raises(ModelIntegrityError, match=face_detector.replace(".", r"\.")):
+        LocalModel(assets, precision=precision)
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="int8 or float32"):
+        LocalModel(precision="float16")
+
+
+def variants(name: str) -> list[Image.Image]:
+    """Crops and a greyscale copy: views the 8-bit calibration never saw."""
+    image = open_photo(name)
+    width, height = image.size
+    return [
+        image.crop((0, 0, width * 2 // 3, height * 2 // 3)),
+        image.crop((width // 3, height // 3, width, height)),
+        image.convert("L").convert("RGB"),
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in PHOTOS.glob("*.jpg")))
+def test_eight_bit_model_sees_what_the_float_one_sees(name: str) -> None:
+    float_model = LocalModel(precision="float32")
+    int8_model = LocalModel(precision="int8")
+
+    for image in variants(name):
+        exact = float_model.label_image(image, min_confidence=0, max_labels=1000)
+        quick = int8_model.label_image(image, min_confidence=0, max_labels=1000)
+
+        # Unsure guesses (a rocket as 35% vehicle, 40% missile) may swap
+        # places; whatever either model is fairly sure of, both must be.
+        exact_scores = {label.name: label.confidence for label in exact}
+        quick_scores = {label.name: label.confidence for label in quick}
+        for label_name in exact_scores.keys() | quick_scores.keys():
+            scores = exact_scores.get(label_name, 0), quick_scores.get(label_name, 0)
+            if max(scores) >= 60:
+                assert abs(scores[0] - scores[1]) < 10, (label_name, scores)
 
 
 def test_missing_checksum_list_is_refused(tmp_path: Path) -> None:

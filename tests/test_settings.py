@@ -43,3 +43,12 @@ def test_bad_boolean_setting_is_named(value: str) -> None:
     result = run_site_code("import django; django.setup()", DEBUG=value)
 
     assert "DEBUG must be true or false" in result.stderr
+
+
+def test_unknown_model_precision_is_named() -> None:
+    result = run_site_code(
+        "import django; django.setup()", LABEL_MODEL_PRECISION="float16"
+    )
+
+    assert result.returncode != 0
+    assert "LABEL_MODEL_PRECISION must be int8 or float32" in result.stderr
