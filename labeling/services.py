@@ -85,9 +85,15 @@ def _replace_labels(
             photo_label.label_id: photo_label
             for photo_label in PhotoLabel.objects.filter(photo=photo, source=source)
         }
-        PhotoLabel.objects.filter(
-            photo=photo, source=source, review_state=PhotoLabel.ReviewState.AUTOMATIC
-        ).exclude(label_id__in=label_ids.values()).delete()
+        wanted = {label_ids[name] for name in by_name}
+        stale = [
+            photo_label.pk
+            for label_id, photo_label in current.items()
+            if label_id not in wanted
+            and photo_label.review_state == PhotoLabel.ReviewState.AUTOMATIC
+        ]
+        if stale:
+            PhotoLabel.objects.filter(pk__in=stale).delete()
         new: list[PhotoLabel] = []
         changed: list[PhotoLabel] = []
         for name, detected in by_name.items():

@@ -61,6 +61,21 @@ def test_reviewed_labels_survive_relabelling(db: None, scripted) -> None:
     assert states == {"Cat": "accepted", "Dog": "rejected", "Tiger": "automatic"}
 
 
+def test_relabelling_drops_a_label_that_is_now_only_a_parent(
+    db: None, scripted
+) -> None:
+    photo = make_photo()
+    cat = DetectedLabel("Cat", 91.0, parents=("Animal",))
+    scripted([], [cat, DetectedLabel("Animal", 93.0)])
+    process_photo(photo.pk)
+    scripted([], [DetectedLabel("Dog", 80.0, parents=("Animal",))])
+
+    process_photo(photo.pk)
+
+    assert label_names(photo) == {"Dog"}
+    assert Label.objects.filter(name="Animal").exists()
+
+
 def test_transient_failure_is_retried_then_succeeds(db: None, scripted) -> None:
     photo = make_photo()
     labeler = scripted([LabelerUnavailable("Throttled"), OSError("disk hiccup")])
