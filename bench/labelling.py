@@ -52,42 +52,51 @@ def store_photos(contents: list[bytes]) -> list[int]:
 
 
 def stage_breakdown(photo_ids: list[int]) -> dict[str, float]:
-    """Time each step that process_photo takes, in this one process."""
-    from django.conf import settings
+    """Time each step of the worker's code path, in this one process.
 
-    from gallery.images import encode_jpeg, shrink_photo
-    from gallery.models import Photo
-    from labeling.local_model import get_local_model, open_for_labelling
+    - read: the original from storage;
+    - decode: JPEG at reduced scale, turned upright, shrunk to 480;
+    - thumbnail: encoded, stored, and decoded back for labelling;
+    - inference: preprocessing, both models, labels from their outputs;
+    - database: the timeline events and the labels.
+    """
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+
+    from gallery.images import encode_jpeg, open_jpeg, shrink_photo
+    from gallery.models import Photo, PhotoEvent
+    from gallery.services import THUMBNAIL_SIZES, record_event
+    from labeling.local_model import get_local_model
     from labeling.services import apply_labels
 
     model = get_local_model(
         settings.LABEL_MODEL_THREADS, settings.LABEL_MODEL_PRECISION
     )
-    stages: dict[str, list[float]] = {
-        "read": [], "thumbnail": [], "decode": [], "inference": [], "database": []
-    }  # fmt: skip
+    names = ["read", "decode", "thumbnail", "inference", "database"]
+    stages: dict[str, list[float]] = {name: [] for name in names}
     for photo in Photo.objects.filter(pk__in=photo_ids):
-        started = time.perf_counter()
+        marks = [time.perf_counter()]
         with photo.original.open("rb") as original:
-            data = io.BytesIO(original.read())
-        read = time.perf_counter()
-        encode_jpeg(shrink_photo(data, 480))
-        thumbnail = time.perf_counter()
-        image = open_for_labelling(io.BytesIO(data.getvalue()))
-        decoded = time.perf_counter()
+            data = original.read()
+        marks.append(time.perf_counter())
+        shrunk = shrink_photo(io.BytesIO(data), THUMBNAIL_SIZES["thumbnail"])
+        marks.append(time.perf_counter())
+        thumbnail = encode_jpeg(shrunk)
+        key = f"thumbnails/bench/{photo.pk}.jpg"
+        photo.original.storage.save(key, ContentFile(thumbnail))
+        image = open_jpeg(io.BytesIO(thumbnail))
+        marks.append(time.perf_counter())
         labels = model.label_image(
             image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS
         )
-        inferred = time.perf_counter()
+        marks.append(time.perf_counter())
+        record_event(photo.pk, PhotoEvent.Kind.LABELLING_STARTED, labeler="local")
+        Photo.objects.filter(pk=photo.pk).update(thumbnail=key)
         apply_labels(photo, "local", model.version, labels)
-        stored = time.perf_counter()
-        for name, seconds in zip(
-            stages,
-            (read - started, thumbnail - read, decoded - thumbnail,
-             inferred - decoded, stored - inferred),
-            strict=True,
-        ):  # fmt: skip
-            stages[name].append(seconds)
+        record_event(photo.pk, PhotoEvent.Kind.LABELLING_FINISHED, labeler="local")
+        marks.append(time.perf_counter())
+        for name, begin, end in zip(names, marks[:-1], marks[1:], strict=True):
+            stages[name].append(end - begin)
     return {
         f"{name}_ms": round(statistics.mean(v) * 1000, 2) for name, v in stages.items()
     }
