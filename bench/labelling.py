@@ -31,7 +31,7 @@ from bench.common import (
 )
 
 PHOTOS = int(os.environ.get("BENCH_PHOTOS", "96"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 PROCESSES = 2
 # The bare runtime's photos, set before its processes fork so that they
 # inherit them instead of receiving 2 MB through a pipe for each.
