@@ -248,7 +248,8 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 
 # Celery: an embedded broker kept in files under DATA_DIR by default; an
 # sqs:// URL (issue: AWS mode) or any kombu URL in CELERY_BROKER_URL instead.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# The host is ignored; naming one keeps kombu from warning on every publish.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR = Path(os.environ.get("BROKER_DIR") or DATA_DIR / "broker")
     # kombu's file transport expects its folders to exist already.

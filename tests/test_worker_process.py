@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from gallery.models import Photo
+from photosite.celery import app
 from tests.factories import make_user
 from tests.worker import wait_for
 
@@ -25,3 +26,12 @@ def test_real_worker_labels_an_upload(client: Client, embedded_worker) -> None:
     assert photo.status == Photo.Status.LABELLED
     assert "Cat" in photo.labels.values_list("label__name", flat=True)
     assert photo.thumbnail.name
+
+
+def test_embedded_broker_connection_gives_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="kombu.connection"):
+        app.connection_for_write().clone()
+
+    assert caplog.records == []

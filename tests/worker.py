@@ -39,7 +39,9 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     }
     for folder in ("queue", "processed", "control"):
         (broker / folder).mkdir()
-    celery_app.conf.update(broker_url="filesystem://", broker_transport_options=options)
+    celery_app.conf.update(
+        broker_url="filesystem://localhost/", broker_transport_options=options
+    )
     # Connections made before this point (an eager retry makes one) still
     # write to the default folder; drop them so new ones read the options.
     celery_app.close()
@@ -58,7 +60,7 @@ def embedded_worker(
         "BROKER_DIR": str(embedded_broker),
         "DATABASE_URL": database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_URL": "filesystem://localhost/",
     }
     command = [sys.executable, "-m", "celery", "-A", "photosite", "worker"]
     options = ["--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip"]
