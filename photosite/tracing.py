@@ -113,9 +113,19 @@ def tracing_middleware(
     get_response: Callable[[HttpRequest], HttpResponse],
 ) -> Callable[[HttpRequest], HttpResponse]:
     """Record each request as a segment that continues the caller's trace."""
+    from aws_xray_sdk.core import xray_recorder
     from aws_xray_sdk.ext.django.middleware import XRayMiddleware
+    from aws_xray_sdk.ext.util import http
 
-    middleware: Callable[[HttpRequest], HttpResponse] = XRayMiddleware(get_response)
+    def record_path_only(request: HttpRequest) -> HttpResponse:
+        # The SDK records the whole URL, and query strings can hold secrets,
+        # such as the code and state Cognito sends back on sign-in.
+        entity = xray_recorder.get_trace_entity()
+        if entity is not None:
+            entity.put_http_meta(http.URL, request.build_absolute_uri(request.path))
+        return get_response(request)
+
+    middleware: Callable[[HttpRequest], HttpResponse] = XRayMiddleware(record_path_only)
     return middleware
 
 

@@ -213,6 +213,18 @@ def test_health_checks_and_static_files_are_not_traced(
     ]
 
 
+def test_query_strings_are_left_out_of_traces(
+    xray: Daemon, client: Client, db: None
+) -> None:
+    client.get(reverse("accounts:login"), {"code": "secret-code", "state": "s1"})
+
+    [segment] = xray.documents()
+    assert segment["http"]["request"]["url"] == (
+        "http://testserver" + reverse("accounts:login")
+    )
+    assert "secret-code" not in json.dumps(segment)
+
+
 def test_nothing_is_sent_or_noted_for_unsampled_requests(
     xray: Daemon, transactional_db: None, settings, scripted
 ) -> None:
