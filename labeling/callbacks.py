@@ -9,6 +9,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -81,12 +82,15 @@ def receive_labels(
     body: bytes, timestamp: str, signature: str, now: float | None = None
 ) -> Outcome:
     """Check a signed callback, then apply its labels or keep them."""
-    secret = settings.LABEL_CALLBACK_SECRET
-    if not secret:
+    if not settings.LABEL_CALLBACK_SECRET:
         raise NotConfigured("Label callbacks are not configured on this site.")
+    # The previous secret is accepted too while a rotation is under way.
+    secrets = [settings.LABEL_CALLBACK_SECRET, settings.LABEL_CALLBACK_PREVIOUS_SECRET]
     now = time.time() if now is None else now
     max_age = settings.LABEL_CALLBACK_MAX_AGE_SECONDS
-    signed_at, digest = verify_signature(secret, timestamp, signature, body)
+    signed_at, digest = verify_signature(
+        [secret for secret in secrets if secret], timestamp, signature, body
+    )
     if abs(now - signed_at) > max_age:
         raise Expired(f"The timestamp is more than {max_age} seconds from now.")
     callback = parse_callback(body)
@@ -109,20 +113,21 @@ def receive_labels(
 
 
 def verify_signature(
-    secret: str, timestamp: str, signature: str, body: bytes
+    secrets: Sequence[str], timestamp: str, signature: str, body: bytes
 ) -> tuple[int, str]:
-    """Return the signing time and digest of a correctly signed body."""
+    """Return the signing time and digest of a body signed with one secret."""
     if not timestamp or not signature:
         raise BadSignature("The timestamp or signature header is missing.")
     if not TIMESTAMP.fullmatch(timestamp):
         raise BadSignature("The timestamp is not a whole number of seconds.")
     message = timestamp.encode() + b"." + body
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-    # Compared as bytes: compare_digest refuses str with non-ASCII characters.
-    expected = (SIGNATURE_PREFIX + digest).encode()
-    if not hmac.compare_digest(signature.encode(), expected):
-        raise BadSignature("The signature does not match the body.")
-    return int(timestamp), digest
+    for secret in secrets:
+        digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+        # Compared as bytes: compare_digest refuses str with non-ASCII text.
+        expected = (SIGNATURE_PREFIX + digest).encode()
+        if hmac.compare_digest(signature.encode(), expected):
+            return int(timestamp), digest
+    raise BadSignature("The signature does not match the body.")
 
 
 def record_receipt(digest: str, signed_at: int) -> None:

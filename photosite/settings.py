@@ -334,6 +334,8 @@ LABEL_TASK_MAX_RETRIES = env_int("LABEL_TASK_MAX_RETRIES", 4)
 # The secret the labelling Lambda signs its callbacks with (docs/lambda.md).
 # No default: without it the callback endpoint answers 503.
 LABEL_CALLBACK_SECRET = os.environ.get("LABEL_CALLBACK_SECRET", "")
+# While the secret is rotated, the one being replaced; accepted as well.
+LABEL_CALLBACK_PREVIOUS_SECRET = os.environ.get("LABEL_CALLBACK_PREVIOUS_SECRET", "")
 LABEL_CALLBACK_MAX_AGE_SECONDS = 300
 
 # Tracing with AWS X-Ray: on in AWS mode, off in embedded mode unless asked.

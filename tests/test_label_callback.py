@@ -336,6 +336,35 @@ def test_callback_signed_with_another_secret_is_refused(
     assert not photo.labels.exists()
 
 
+def test_callback_signed_with_the_previous_secret_is_accepted_in_a_rotation(
+    client: Client, photo: Photo, settings: Any
+) -> None:
+    settings.LABEL_CALLBACK_SECRET = "the-new-callback-secret-0123456789"
+    settings.LABEL_CALLBACK_PREVIOUS_SECRET = SECRET
+
+    old = post_signed(client, callback_body(photo.original.name), secret=SECRET)
+    new = post_signed(
+        client,
+        callback_body(photo.original.name, [SKY]),
+        timestamp=int(time.time()) + 1,
+        secret="the-new-callback-secret-0123456789",
+    )
+
+    assert (old.status_code, new.status_code) == (200, 200)
+    assert labels_on(photo) == {"Sky": 81.0}
+
+
+def test_previous_secret_alone_does_not_configure_callbacks(
+    client: Client, photo: Photo, settings: Any
+) -> None:
+    settings.LABEL_CALLBACK_SECRET = ""
+    settings.LABEL_CALLBACK_PREVIOUS_SECRET = SECRET
+
+    response = post_signed(client, callback_body(photo.original.name))
+
+    assert response.status_code == 503
+
+
 def test_callback_with_tampered_body_is_refused(client: Client, photo: Photo) -> None:
     now = int(time.time())
     signed = callback_body(photo.original.name, [SKY])
