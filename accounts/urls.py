@@ -3,13 +3,16 @@ from django.urls import path
 from mozilla_django_oidc.views import OIDCLogoutView
 
 from accounts import views
+from accounts.forms import SignInForm
 
 app_name = "accounts"
 urlpatterns = [
     path("sign-up/", views.sign_up, name="sign_up"),
     path(
         "sign-in/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     # Ends the Django session, then sends people who signed in through

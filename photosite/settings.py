@@ -146,6 +146,10 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "gallery:photo_list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 LOCAL_SIGNUP_ENABLED = env_bool("LOCAL_SIGNUP_ENABLED", default=True)
+# Wrong passwords an account may be given within the window before sign-in
+# to it pauses until the oldest of them is out of the window.
+SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 10)
+SIGN_IN_FAILURE_WINDOW_MINUTES = env_int("SIGN_IN_FAILURE_WINDOW_MINUTES", 15)
 
 # Sign-in with Amazon Cognito (mozilla-django-oidc), on once a user pool and
 # an app client are set; OIDC_ISSUER points the same flow at another OpenID
