@@ -161,11 +161,15 @@ def thumbnail_image(photo: Photo) -> Image.Image:
 
     A thumbnail made here is decoded from memory, not read back from
     storage; either way the pixels are those of the stored JPEG, so what is
-    computed from them does not depend on which happened.
+    computed from them does not depend on which happened. Raises
+    FileNotFoundError if the original is missing too.
     """
     if photo.thumbnail:
-        with photo.thumbnail.open("rb") as stored:
-            return open_jpeg(stored)
+        try:
+            with photo.thumbnail.open("rb") as stored:
+                return open_jpeg(stored)
+        except FileNotFoundError:
+            logger.warning("Thumbnail of photo %s is missing; remaking it", photo.pk)
     return open_jpeg(io.BytesIO(_make_variant(photo, "thumbnail")))
 
 

@@ -87,15 +87,18 @@ class LocalLabeler:
         # The thumbnail is as large as either model needs, and decoding it
         # costs a fraction of decoding the original.
         if image is None:
-            try:
-                image = thumbnail_image(photo)
-            except FileNotFoundError:
-                raise LabelerError(
-                    "The photo's file is missing from storage."
-                ) from None
+            image = stored_thumbnail(photo)
         return get_local_model(
             settings.LABEL_MODEL_THREADS, settings.LABEL_MODEL_PRECISION
         ).label_image(image, settings.LABEL_MIN_CONFIDENCE, settings.LABEL_MAX_LABELS)
+
+
+def stored_thumbnail(photo: Photo) -> Image.Image:
+    """Return the photo's thumbnail decoded; LabelerError if it has no file."""
+    try:
+        return thumbnail_image(photo)
+    except FileNotFoundError:
+        raise LabelerError("The photo's file is missing from storage.") from None
 
 
 logger = logging.getLogger(__name__)

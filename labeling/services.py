@@ -12,8 +12,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gallery.models import Photo, PhotoEvent
-from gallery.services import elapsed_ms, record_event, thumbnail_image
-from labeling.labelers import DetectedLabel, LabelerError, get_labeler
+from gallery.services import elapsed_ms, record_event
+from labeling.labelers import (
+    DetectedLabel,
+    LabelerError,
+    get_labeler,
+    stored_thumbnail,
+)
 from labeling.models import Label, PhotoLabel
 
 logger = logging.getLogger(__name__)
@@ -26,7 +31,7 @@ def label_photo(photo_id: int, labeler_name: str = "") -> Photo:
     started = timezone.now()
     record_event(photo.pk, PhotoEvent.Kind.LABELLING_STARTED, labeler=labeler.source)
     # The thumbnail is made from the original here, and labelled from memory.
-    image = thumbnail_image(photo)
+    image = stored_thumbnail(photo)
     labels = labeler.label_photo(photo, image)
     apply_labels(photo, labeler.source, labeler.version, labels)
     record_event(

@@ -47,6 +47,31 @@ def test_running_the_task_twice_leaves_the_same_labels(db: None) -> None:
     assert photo.labels.count() == len(first)
 
 
+def test_photo_whose_file_is_gone_fails_with_a_reason(db: None) -> None:
+    photo = make_photo(content=(PHOTOS / "chelsea.jpg").read_bytes())
+    photo.original.storage.delete(photo.original.name)
+
+    process_photo(photo.pk)
+
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert photo.failure_reason == "The photo's file is missing from storage."
+
+
+def test_relabelling_remakes_a_missing_thumbnail(db: None) -> None:
+    photo = make_photo(content=(PHOTOS / "chelsea.jpg").read_bytes())
+    process_photo(photo.pk)
+    photo.refresh_from_db()
+    photo.thumbnail.storage.delete(photo.thumbnail.name)
+
+    process_photo(photo.pk)
+
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.LABELLED
+    assert photo.thumbnail.storage.exists(photo.thumbnail.name)
+    assert "Cat" in label_names(photo)
+
+
 def test_reviewed_labels_survive_relabelling(db: None, scripted) -> None:
     photo = make_photo()
     scripted([], [DetectedLabel("Cat", 91.0), DetectedLabel("Dog", 60.0)])
