@@ -12,26 +12,30 @@ def record_failure(username: str) -> None:
     """Count one wrong password, forgetting those too old to count."""
     now = timezone.now()
     SignInFailure.objects.filter(at__lt=now - window()).delete()
-    SignInFailure.objects.create(username=username.lower()[:150], at=now)
+    SignInFailure.objects.create(username=counted_name(username), at=now)
 
 
 def forget_failures(username: str) -> None:
-    SignInFailure.objects.filter(username=username.lower()[:150]).delete()
+    SignInFailure.objects.filter(username=counted_name(username)).delete()
 
 
 def minutes_paused(username: str) -> int:
     """Return how many more minutes sign-in is refused for username, or 0."""
-    since = timezone.now() - window()
+    limit = settings.SIGN_IN_MAX_FAILURES
     recent = SignInFailure.objects.filter(
-        username=username.lower()[:150], at__gte=since
+        username=counted_name(username), at__gte=timezone.now() - window()
     )
-    failures = list(recent.order_by("-at").values_list("at", flat=True))
-    if len(failures) < settings.SIGN_IN_MAX_FAILURES:
+    failures = list(recent.order_by("-at").values_list("at", flat=True)[:limit])
+    if len(failures) < limit:
         return 0
     # Paused until the oldest failure that still counts leaves the window.
-    oldest_counted = failures[settings.SIGN_IN_MAX_FAILURES - 1]
-    remaining = oldest_counted + window() - timezone.now()
+    remaining = failures[-1] + window() - timezone.now()
     return max(1, -(-int(remaining.total_seconds()) // 60))
+
+
+def counted_name(username: str) -> str:
+    """Count "Cy" and "cy" as one account, as people type them."""
+    return username.lower()[:150]
 
 
 def window() -> timedelta:

@@ -150,6 +150,8 @@ LOCAL_SIGNUP_ENABLED = env_bool("LOCAL_SIGNUP_ENABLED", default=True)
 # to it pauses until the oldest of them is out of the window.
 SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 10)
 SIGN_IN_FAILURE_WINDOW_MINUTES = env_int("SIGN_IN_FAILURE_WINDOW_MINUTES", 15)
+if SIGN_IN_MAX_FAILURES < 1 or SIGN_IN_FAILURE_WINDOW_MINUTES < 1:
+    raise ImproperlyConfigured("SIGN_IN_MAX_FAILURES and its window must be 1 or more.")
 
 # Sign-in with Amazon Cognito (mozilla-django-oidc), on once a user pool and
 # an app client are set; OIDC_ISSUER points the same flow at another OpenID

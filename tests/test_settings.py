@@ -52,3 +52,10 @@ def test_unknown_model_precision_is_named() -> None:
 
     assert result.returncode != 0
     assert "LABEL_MODEL_PRECISION must be int8 or float32" in result.stderr
+
+
+def test_sign_in_limit_below_one_is_refused() -> None:
+    result = run_site_code("import django; django.setup()", SIGN_IN_MAX_FAILURES="0")
+
+    assert result.returncode != 0
+    assert "SIGN_IN_MAX_FAILURES and its window must be 1 or more" in result.stderr
